@@ -1,0 +1,187 @@
+//! The `websocket_echo` content handler: validates the upgrade request,
+//! answers `101 Switching Protocols`, and hands the connection to
+//! [`crate::connection`].
+//!
+//! Refusals return the HTTP status to nginx, so `error_page` and the access
+//! log treat them like any other error; the reason goes to the error log at
+//! `info` level (the client's mistake, not the server's).
+
+use core::ptr;
+
+use ngx::ffi::{
+    ngx_http_request_t, ngx_int_t, ngx_list_push, ngx_pnalloc, ngx_str_t, ngx_table_elt_t,
+    ngx_uint_t, NGX_ERROR, NGX_HTTP_FLUSH, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LAST,
+    NGX_LOG_INFO,
+};
+use ngx::http::Request;
+use ngx::ngx_log_error;
+use ngx_websocket_codec::handshake::{RequestLine, UpgradeRequest};
+
+use crate::config::Module;
+use crate::connection;
+use ngx::http::HttpModuleLocationConf;
+
+const HTTP_UPGRADE_REQUIRED: ngx_uint_t = 426;
+
+/// Content handler installed by `websocket_echo`.
+pub extern "C" fn websocket_echo_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx calls content handlers with a valid request.
+    let request = unsafe { Request::from_ngx_http_request(r) };
+    // SAFETY: as above; only plain fields of the request are read.
+    let (line, is_main) = unsafe {
+        let rr = &*r;
+        let has_body = rr.headers_in.content_length_n > 0
+            || !rr.headers_in.transfer_encoding.is_null()
+            || rr.headers_in.chunked() != 0;
+        (
+            RequestLine {
+                method: rr.method_name.as_bytes(),
+                http_version: rr.http_version as u32,
+                has_body,
+                is_subrequest: rr.main != r,
+            },
+            rr.main == r,
+        )
+    };
+
+    let mut upgrade = UpgradeRequest::new();
+    for (name, value) in request.headers_in_iterator() {
+        upgrade.header(name.as_bytes(), value.as_bytes());
+    }
+
+    let accept = match upgrade.check(&line) {
+        Ok(accept) => accept,
+        Err(refusal) => {
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                request.log(),
+                "websocket: upgrade refused with {}: {}",
+                refusal.status,
+                refusal.reason
+            );
+            if ngx_uint_t::from(refusal.status) == HTTP_UPGRADE_REQUIRED && is_main {
+                // SAFETY: `r` is a valid main request whose header is not sent yet.
+                return unsafe { send_upgrade_required(r) };
+            }
+            return refusal.status as ngx_int_t;
+        }
+    };
+
+    let Some(conf) = <Module as HttpModuleLocationConf>::location_conf(request) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    let conf = conf.clone();
+
+    // SAFETY: a valid main request (subrequests were refused above) whose
+    // header has not been sent.
+    let rc = unsafe { send_switching_protocols(r, &accept) };
+    if rc == NGX_ERROR as ngx_int_t {
+        return NGX_ERROR as ngx_int_t;
+    }
+    // SAFETY: the 101 is on its way; the connection is now ours.
+    unsafe { connection::take_over(r, &conf) }
+}
+
+/// Answers 426 with `Sec-WebSocket-Version: 13` itself: returning the status
+/// to nginx would drop both the header and the reason phrase (nginx has no
+/// built-in page or reason phrase for 426).
+///
+/// # Safety
+/// `r` must be a valid main request whose header has not been sent.
+unsafe fn send_upgrade_required(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: per the function contract.
+    unsafe {
+        (*r).headers_out.status = HTTP_UPGRADE_REQUIRED;
+        (*r).headers_out.status_line = static_str(b"426 Upgrade Required");
+        (*r).headers_out.content_length_n = 0;
+        (*r).set_header_only(1);
+        if push_header(r, b"Sec-WebSocket-Version", static_str(b"13")).is_err() {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        }
+        let rc = ngx::ffi::ngx_http_send_header(r);
+        if rc == NGX_ERROR as ngx_int_t || rc > 0 {
+            return rc;
+        }
+        ngx::ffi::ngx_http_send_special(r, NGX_HTTP_LAST as ngx_uint_t)
+    }
+}
+
+/// Sends `101 Switching Protocols` with the accept key and flushes it.
+/// nginx's header filter adds `Connection: upgrade` itself for a 101.
+///
+/// # Safety
+/// `r` must be a valid main request whose header has not been sent.
+unsafe fn send_switching_protocols(r: *mut ngx_http_request_t, accept: &[u8; 28]) -> ngx_int_t {
+    // SAFETY: per the function contract; the accept value is copied into the
+    // request pool so it outlives this call.
+    unsafe {
+        let value = ngx_pnalloc((*r).pool, accept.len()).cast::<u8>();
+        if value.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        ptr::copy_nonoverlapping(accept.as_ptr(), value, accept.len());
+        let accept = ngx_str_t {
+            len: accept.len(),
+            data: value,
+        };
+
+        (*r).headers_out.status = 101;
+        (*r).headers_out.status_line = static_str(b"101 Switching Protocols");
+        (*r).headers_out.content_length_n = -1;
+        (*r).set_keepalive(0);
+        if push_header(r, b"Upgrade", static_str(b"websocket")).is_err()
+            || push_header(r, b"Sec-WebSocket-Accept", accept).is_err()
+        {
+            return NGX_ERROR as ngx_int_t;
+        }
+
+        let rc = ngx::ffi::ngx_http_send_header(r);
+        if rc == NGX_ERROR as ngx_int_t || rc > 0 {
+            return NGX_ERROR as ngx_int_t;
+        }
+        // A 101 has no body, so nothing else would push the header out of
+        // the write filter's buffer.
+        ngx::ffi::ngx_http_send_special(r, NGX_HTTP_FLUSH as ngx_uint_t)
+    }
+}
+
+fn static_str(bytes: &'static [u8]) -> ngx_str_t {
+    ngx_str_t {
+        len: bytes.len(),
+        data: bytes.as_ptr().cast_mut(),
+    }
+}
+
+/// Appends a response header, initialising every field of the element
+/// (including `next` on nginx >= 1.23, which filters may follow).
+///
+/// # Safety
+/// `r` must be a valid request; `key` must be `'static`, `value` must live
+/// as long as the request.
+unsafe fn push_header(
+    r: *mut ngx_http_request_t,
+    key: &'static [u8],
+    value: ngx_str_t,
+) -> Result<(), ()> {
+    // SAFETY: per the function contract; `ngx_list_push` returns an
+    // uninitialised element of the right size (or NULL), which is fully
+    // written before use.
+    unsafe {
+        let h = ngx_list_push(&mut (*r).headers_out.headers).cast::<ngx_table_elt_t>();
+        if h.is_null() {
+            return Err(());
+        }
+        ptr::write(
+            h,
+            ngx_table_elt_t {
+                hash: 1,
+                key: static_str(key),
+                value,
+                lowcase_key: ptr::null_mut(),
+                #[cfg(ngx_1_23)]
+                next: ptr::null_mut(),
+            },
+        );
+        Ok(())
+    }
+}
