@@ -48,7 +48,7 @@ ensure_test_deps() {
     ensure_apt perl libtest-base-perl libprotocol-websocket-perl libipc-run-perl
     if ! python3 -c 'import websockets' 2>/dev/null; then
         log "installing Python package websockets"
-        python3 -m pip install --quiet --disable-pip-version-check 'websockets>=12,<16'
+        python3 -m pip install --quiet --disable-pip-version-check 'websockets>=12'
     fi
 }
 

@@ -19,9 +19,10 @@ use ngx::ffi::{
     ngx_add_timer, ngx_connection_t, ngx_del_timer, ngx_event_t, ngx_exiting,
     ngx_handle_read_event, ngx_handle_write_event, ngx_http_finalize_request,
     ngx_http_output_filter, ngx_http_request_t, ngx_int_t, ngx_msec_t, ngx_pool_cleanup_add,
-    ngx_post_event, ngx_posted_events, NGX_AGAIN, NGX_DONE, NGX_ERROR, NGX_HTTP_CLOSE,
-    NGX_LOG_INFO, NGX_OK,
+    ngx_post_event, ngx_posted_events, ngx_tcp_nodelay, NGX_AGAIN, NGX_DONE, NGX_ERROR,
+    NGX_HTTP_CLOSE, NGX_LOG_INFO, NGX_OK,
 };
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule, Request};
 use ngx::ngx_log_error;
 use ngx_websocket_codec::{close, EchoConfig, EchoSession};
 
@@ -245,6 +246,14 @@ pub unsafe fn take_over(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t
         (*(*c).write).handler = Some(on_write_event);
         // Marks the connection for `ngx_close_idle_connections` on shutdown.
         (*c).set_idle(1);
+
+        // Frames are small and latency matters: honour `tcp_nodelay` (on by
+        // default) as nginx's own proxying of upgraded connections does.
+        if let Some(clcf) = NgxHttpCoreModule::location_conf(&*Request::from_ngx_http_request(r)) {
+            if clcf.tcp_nodelay != 0 && ngx_tcp_nodelay(c) != NGX_OK as ngx_int_t {
+                return NGX_ERROR as ngx_int_t;
+            }
+        }
 
         // Edge-triggered epoll reports no new event for data that arrived
         // with the handshake, so run the loop once from the posted queue.
