@@ -27,9 +27,16 @@ ensure_apt() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing apt packages: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
+    local apt_log
+    apt_log=$(mktemp)
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$apt_log" 2>&1 \
+        || ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1; then
+        tail -20 "$apt_log" >&2
+        rm -f "$apt_log"
+        die "apt-get install ${missing[*]} failed"
+    fi
+    rm -f "$apt_log"
 }
 
 # Build prerequisites for nginx and for bindgen inside nginx-sys.
@@ -40,7 +47,7 @@ ensure_build_deps() {
 
 # Debian's nginx and the files needed to build modules for it.
 ensure_debian_nginx() {
-    ensure_apt nginx-core nginx-dev
+    ensure_apt nginx nginx-dev
 }
 
 # Perl and Python clients used by t/.
