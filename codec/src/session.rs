@@ -19,6 +19,9 @@ const MAX_CONTROL_PAYLOAD: usize = 125;
 const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
 /// Largest close frame we can send (unmasked header + payload).
 const MAX_CLOSE_FRAME: usize = 2 + MAX_CONTROL_PAYLOAD;
+/// Stack buffer for checking the UTF-8 of a text frame that is not complete
+/// yet: its payload is unmasked this many bytes at a time.
+const PRECHECK_CHUNK: usize = 256;
 /// When output room rather than input limits a streamed fragment, wait for
 /// room unless at least this much payload fits, so a nearly full output
 /// buffer does not turn into a flood of tiny fragments.
@@ -77,6 +80,21 @@ struct Stream {
     fin: bool,
 }
 
+/// UTF-8 already checked in a whole-sized text frame that is waiting at the
+/// start of the input (not complete yet, or no output room for its echo).
+/// Only that frame is ever described: the state is dropped as soon as any
+/// input is consumed and when the session closes.
+#[derive(Debug, Clone)]
+struct Precheck {
+    /// Header of the waiting frame, so the state is not applied to another
+    /// frame if a caller breaks the contract of re-offering its input.
+    header: FrameHeader,
+    /// Payload bytes of that frame already fed to `utf8`.
+    checked: usize,
+    /// The message's validator after those bytes.
+    utf8: Utf8Validator,
+}
+
 /// Outcome of one step of [`EchoSession::process`]: `Some((consumed,
 /// written))` after progress, `None` when it must wait for input or room.
 type Step = Option<(usize, usize)>;
@@ -94,6 +112,10 @@ pub struct EchoSession {
     /// Shared by all fragments of a text message.
     utf8: Utf8Validator,
     stream: Option<Stream>,
+    /// Early UTF-8 check of the whole-sized text frame at the start of the
+    /// input, so invalid text fails the connection before the frame is
+    /// complete.
+    precheck: Option<Precheck>,
     closed: bool,
     /// An encoded close frame still waiting for output room.
     pending: [u8; MAX_CLOSE_FRAME],
@@ -126,6 +148,7 @@ impl EchoSession {
             out_open: false,
             utf8: Utf8Validator::new(),
             stream: None,
+            precheck: None,
             closed: false,
             pending: [0; MAX_CLOSE_FRAME],
             pending_len: 0,
@@ -161,6 +184,10 @@ impl EchoSession {
             };
             match step {
                 Some((c, w)) => {
+                    if c > 0 {
+                        // The frame at the start of the input changed.
+                        self.precheck = None;
+                    }
                     p.consumed += c;
                     p.written += w;
                 }
@@ -257,6 +284,7 @@ impl EchoSession {
     ) -> usize {
         self.closed = true;
         self.close_info = Some(info);
+        self.precheck = None;
         let mut len = 2;
         if let Some(code) = code {
             let reason = &reason[..reason.len().min(MAX_CLOSE_REASON)];
@@ -310,14 +338,17 @@ impl EchoSession {
         }
     }
 
-    /// Unmask `src` into `out` after a server header, check UTF-8 for text,
-    /// and write the header. `Err` (nothing counted as written) on invalid
-    /// UTF-8, including a text message ending mid-code-point.
+    /// Unmask `src` into `out` after a server header, check UTF-8 for text
+    /// (from byte `checked` on: earlier bytes were already fed to
+    /// `self.utf8`), and write the header. `Err` (nothing counted as
+    /// written) on invalid UTF-8, including a text message ending
+    /// mid-code-point.
     fn emit_fragment(
         &mut self,
         fin: bool,
         mask: [u8; 4],
         phase: usize,
+        checked: usize,
         src: &[u8],
         out: &mut [u8],
     ) -> Result<usize, ()> {
@@ -329,7 +360,8 @@ impl EchoSession {
         };
         apply_mask_copy(src, dst, mask, phase);
         if self.message == Some(OP_TEXT) {
-            let valid = self.utf8.feed(dst).is_ok() && (!fin || self.utf8.is_complete());
+            let rest = dst.get(checked..).unwrap_or_default();
+            let valid = self.utf8.feed(rest).is_ok() && (!fin || self.utf8.is_complete());
             if !valid {
                 return Err(());
             }
@@ -366,7 +398,7 @@ impl EchoSession {
         let last = n == st.remaining;
         let fin = last && st.fin;
         let src = inp.get(..n as usize)?;
-        match self.emit_fragment(fin, st.mask, st.phase, src, out) {
+        match self.emit_fragment(fin, st.mask, st.phase, 0, src, out) {
             Ok(w) => {
                 self.stream = if last {
                     None
@@ -426,18 +458,81 @@ impl EchoSession {
         }
         let total = total as usize;
         let n = h.payload_len as usize;
-        let src = inp.get(hl..total)?;
-        if out.len() < frame::server_header_len(h.payload_len) + n {
-            return None;
-        }
+        let is_text = match h.opcode {
+            OP_TEXT => true,
+            OP_CONTINUATION => self.message == Some(OP_TEXT),
+            _ => false,
+        };
+        let complete = inp.get(hl..total);
+        let room = out.len() >= frame::server_header_len(h.payload_len) + n;
+        let src = match complete {
+            Some(src) if room => src,
+            // Not echoed yet; fail now if the text that is here is invalid.
+            _ if is_text => {
+                let avail = inp.get(hl..total.min(inp.len())).unwrap_or_default();
+                return self.precheck_text(&h, mask, avail, out);
+            }
+            _ => return None,
+        };
+        let precheck = self
+            .precheck
+            .take()
+            .filter(|pc| is_text && pc.header == h && pc.checked <= n);
         self.begin_frame(h.opcode);
-        match self.emit_fragment(h.fin, mask, 0, src, out) {
+        // Resume the UTF-8 check where the early check of this frame stopped.
+        let checked = match precheck {
+            Some(pc) => {
+                self.utf8 = pc.utf8;
+                pc.checked
+            }
+            None => 0,
+        };
+        match self.emit_fragment(h.fin, mask, 0, checked, src, out) {
             Ok(w) => Some((total, w)),
             Err(()) => Some((
                 0,
                 self.fail(INVALID_PAYLOAD, "invalid UTF-8 in text message", None, out),
             )),
         }
+    }
+
+    /// Check the UTF-8 of the payload bytes `avail` of a whole-sized text
+    /// frame `h` that cannot be echoed yet, resuming after the bytes an
+    /// earlier call already checked, and remember how far it got. Fails the
+    /// connection with 1007 at the first invalid byte; otherwise waits.
+    fn precheck_text(
+        &mut self,
+        h: &FrameHeader,
+        mask: [u8; 4],
+        avail: &[u8],
+        out: &mut [u8],
+    ) -> Step {
+        let (mut checked, mut utf8) = match self.precheck.take() {
+            Some(pc) if pc.header == *h && pc.checked <= avail.len() => (pc.checked, pc.utf8),
+            // A new message starts from scratch; a continuation from the
+            // message's state, which only this frame's echo will change.
+            _ if h.opcode == OP_TEXT => (0, Utf8Validator::new()),
+            _ => (0, self.utf8.clone()),
+        };
+        let mut buf = [0u8; PRECHECK_CHUNK];
+        while let Some(rest) = avail.get(checked..).filter(|r| !r.is_empty()) {
+            let src = &rest[..rest.len().min(PRECHECK_CHUNK)];
+            let dst = &mut buf[..src.len()];
+            apply_mask_copy(src, dst, mask, checked);
+            if utf8.feed(dst).is_err() {
+                return Some((
+                    0,
+                    self.fail(INVALID_PAYLOAD, "invalid UTF-8 in text message", None, out),
+                ));
+            }
+            checked += src.len();
+        }
+        self.precheck = Some(Precheck {
+            header: *h,
+            checked,
+            utf8,
+        });
+        None
     }
 
     /// The protocol rules a header can break on its own (besides the

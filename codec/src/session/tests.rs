@@ -1136,3 +1136,314 @@ fn random_valid_conversations() {
         assert!(c.s.is_idle() && !c.s.is_closed());
     }
 }
+
+/// Autobahn 6.4.3's payload: valid text, then a sequence that is invalid
+/// from its second byte (U+110000 and up), then more text.
+const AUTOBAHN_6_4: &[u8] = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80edited";
+
+/// Header length of `cframe` output for payloads up to 125 bytes.
+const SMALL_HL: usize = 6;
+
+#[test]
+fn invalid_text_fails_before_the_frame_is_complete() {
+    let input = cframe(true, OP_TEXT, AUTOBAHN_6_4);
+    let mut s = session();
+    let mut out = [0u8; 256];
+    // Header and the valid first 11 payload bytes: nothing to do yet.
+    assert_eq!(
+        s.process(&input[..SMALL_HL + 11], &mut out),
+        Progress::default()
+    );
+    assert!(!s.is_closed());
+    // The 4 invalid bytes arrive; the rest of the frame is still missing.
+    let p = s.process(&input[..SMALL_HL + 15], &mut out);
+    assert_eq!(p.consumed, 0);
+    let frames = parse_out(&out[..p.written]);
+    assert_eq!(frames.len(), 1, "only the close, nothing of the frame");
+    assert_failed(&s, &frames, 1007, "invalid UTF-8 in text message");
+    assert_eq!(s.process(&input, &mut out), Progress::default());
+}
+
+#[test]
+fn invalid_text_split_over_three_calls_fails_at_the_bad_byte() {
+    // Autobahn 6.4.4: the invalid sequence arrives a byte at a time.
+    let input = cframe(true, OP_TEXT, AUTOBAHN_6_4);
+    let mut s = session();
+    let mut out = [0u8; 256];
+    assert_eq!(
+        s.process(&input[..SMALL_HL + 11], &mut out),
+        Progress::default()
+    );
+    // F4: a valid start of a 4-byte sequence.
+    assert_eq!(
+        s.process(&input[..SMALL_HL + 12], &mut out),
+        Progress::default()
+    );
+    assert!(!s.is_closed());
+    // 90: F4 90 is above U+10FFFF.
+    let p = s.process(&input[..SMALL_HL + 13], &mut out);
+    assert_eq!(p.consumed, 0);
+    assert_failed(
+        &s,
+        &parse_out(&out[..p.written]),
+        1007,
+        "invalid UTF-8 in text message",
+    );
+}
+
+#[test]
+fn invalid_text_fails_in_the_read_that_brings_the_bad_byte() {
+    // Over several 256-byte check chunks and key phases.
+    let mut payload = text_payload(1500);
+    let bad = 1001;
+    payload[bad] = 0xFF;
+    let input = cframe(true, OP_TEXT, &payload);
+    let hl = input.len() - payload.len();
+    for piece in [1, 3, 7, 255, 256, 257, 1000] {
+        let mut s = session();
+        let mut out = vec![0u8; 4096];
+        let mut have = 0;
+        loop {
+            have = (have + piece).min(input.len());
+            let p = s.process(&input[..have], &mut out);
+            assert_eq!(p.consumed, 0, "piece {piece}");
+            if have <= hl + bad {
+                assert_eq!(p, Progress::default(), "piece {piece} have {have}");
+                continue;
+            }
+            let frames = parse_out(&out[..p.written]);
+            assert_eq!(frames.len(), 1, "piece {piece}");
+            assert_failed(&s, &frames, 1007, "invalid UTF-8 in text message");
+            break;
+        }
+    }
+}
+
+#[test]
+fn valid_text_one_byte_at_a_time_is_echoed_once_whole() {
+    for len in [0, 5, 125, 600, 3000] {
+        for fin in [true, false] {
+            let payload = text_payload(len);
+            let input = cframe(fin, OP_TEXT, &payload);
+            let mut s = session();
+            let mut out = vec![0u8; 4096];
+            for i in 0..input.len() {
+                assert_eq!(
+                    s.process(&input[..i], &mut out),
+                    Progress::default(),
+                    "len {len} byte {i}"
+                );
+                assert!(!s.is_closed());
+            }
+            let p = s.process(&input, &mut out);
+            assert_eq!(p.consumed, input.len());
+            assert_eq!(
+                parse_out(&out[..p.written]),
+                vec![Frame {
+                    fin,
+                    opcode: OP_TEXT,
+                    payload
+                }]
+            );
+            assert_eq!(s.is_idle(), fin);
+        }
+    }
+}
+
+#[test]
+fn valid_text_in_uneven_reads_matches_one_read() {
+    // Reads that split code points and restart the check at odd offsets.
+    let payload = text_payload(2000);
+    let mut input = cframe(true, OP_TEXT, &payload);
+    input.extend(cframe(true, OP_TEXT, "\u{1F600}".as_bytes()));
+    for piece in [2, 5, 13, 255, 257, 1023] {
+        let mut c = Caller::new(config(4096), 4096, 4096);
+        c.feed(&input, piece);
+        assert!(c.inbuf.is_empty());
+        let frames = c.frames();
+        assert_eq!(frames.len(), 2, "piece {piece}");
+        assert_eq!(frames[0].payload, payload);
+        assert_eq!(frames[1].payload, "\u{1F600}".as_bytes());
+        assert!(frames.iter().all(|f| f.fin && f.opcode == OP_TEXT));
+        assert!(c.s.is_idle() && !c.s.is_closed());
+    }
+}
+
+#[test]
+fn text_ending_mid_code_point_fails_only_when_complete() {
+    let input = cframe(true, OP_TEXT, b"ab\xF0\x9F\x98");
+    let mut s = session();
+    let mut out = [0u8; 256];
+    for i in 0..input.len() {
+        assert_eq!(s.process(&input[..i], &mut out), Progress::default());
+    }
+    let p = s.process(&input, &mut out);
+    assert_failed(
+        &s,
+        &parse_out(&out[..p.written]),
+        1007,
+        "invalid UTF-8 in text message",
+    );
+}
+
+#[test]
+fn incomplete_continuation_becomes_invalid() {
+    // The first fragment ends inside U+20AC; the second completes it, then
+    // goes on with valid text until an invalid byte.
+    let first = cframe(false, OP_TEXT, b"ab\xE2\x82");
+    let mut second_payload = b"\xACcdef".to_vec();
+    second_payload.extend_from_slice(&[b'x'; 50]);
+    second_payload.push(0xC0);
+    second_payload.extend_from_slice(&[b'y'; 50]);
+    let second = cframe(true, OP_CONTINUATION, &second_payload);
+    let bad_end = first.len() + SMALL_HL + 56;
+    let input = [first.clone(), second].concat();
+
+    let mut s = session();
+    let mut out = [0u8; 256];
+    // The first fragment is echoed, the second is still incomplete.
+    let p = s.process(&input[..bad_end - 1], &mut out);
+    assert_eq!(p.consumed, first.len());
+    assert_eq!(
+        parse_out(&out[..p.written]),
+        vec![Frame {
+            fin: false,
+            opcode: OP_TEXT,
+            payload: b"ab\xE2\x82".to_vec()
+        }]
+    );
+    let rest = &input[first.len()..];
+    let n = bad_end - 1 - first.len();
+    // Re-offered with no new bytes: still fine.
+    assert_eq!(s.process(&rest[..n], &mut out), Progress::default());
+    // The invalid byte arrives, 50 payload bytes before the frame's end.
+    let p = s.process(&rest[..n + 1], &mut out);
+    assert_eq!(p.consumed, 0);
+    let frames = parse_out(&out[..p.written]);
+    assert_eq!(frames.len(), 1);
+    assert_failed(&s, &frames, 1007, "invalid UTF-8 in text message");
+
+    // The carried code point of the first fragment is checked early too:
+    // a continuation that does not complete it fails on its first byte.
+    let second = cframe(true, OP_CONTINUATION, b"\x28 and more text");
+    let mut s = session();
+    let p = s.process(&first, &mut out);
+    assert_eq!(p.consumed, first.len());
+    assert_eq!(
+        s.process(&second[..SMALL_HL], &mut out),
+        Progress::default()
+    );
+    let p = s.process(&second[..SMALL_HL + 1], &mut out);
+    assert_failed(
+        &s,
+        &parse_out(&out[..p.written]),
+        1007,
+        "invalid UTF-8 in text message",
+    );
+}
+
+#[test]
+fn valid_continuation_one_byte_at_a_time() {
+    let mut input = cframe(false, OP_TEXT, b"ab\xE2\x82");
+    input.extend(cframe(true, OP_PING, b"p"));
+    input.extend(cframe(true, OP_CONTINUATION, b"\xAC \xF0\x9F\x98\x80 ok"));
+    let mut c = Caller::new(config(256), 256, 600);
+    c.feed(&input, 1);
+    let frames = c.frames();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(frames[1].opcode, OP_PONG);
+    assert_eq!(
+        frames[2],
+        Frame {
+            fin: true,
+            opcode: OP_CONTINUATION,
+            payload: b"\xAC \xF0\x9F\x98\x80 ok".to_vec()
+        }
+    );
+    assert!(c.s.is_idle() && !c.s.is_closed());
+}
+
+#[test]
+fn binary_frames_are_not_checked_early() {
+    let payload = vec![0xFF; 300];
+    let mut input = cframe(true, OP_BINARY, &payload);
+    input.extend(cframe(false, OP_BINARY, &[0xC0; 10]));
+    input.extend(cframe(true, OP_CONTINUATION, &[0xF5; 200]));
+    let mut c = Caller::new(config(4096), 4096, 4096);
+    c.feed(&input, 1);
+    let frames = c.frames();
+    assert_eq!(frames.len(), 3, "echoed whole, same framing");
+    assert_eq!(
+        messages(&frames).0,
+        vec![
+            (OP_BINARY, payload),
+            (OP_BINARY, [vec![0xC0; 10], vec![0xF5; 200]].concat())
+        ]
+    );
+    assert!(c.s.is_idle() && !c.s.is_closed());
+}
+
+#[test]
+fn complete_invalid_text_fails_without_room_for_its_echo() {
+    let mut payload = vec![b'a'; 100];
+    payload[10] = 0xFF;
+    let input = cframe(true, OP_TEXT, &payload);
+    let mut s = session();
+    // No room for the 102-byte echo, but room for the close frame.
+    let mut out = [0u8; 40];
+    let p = s.process(&input, &mut out);
+    assert_eq!(p.consumed, 0);
+    assert_failed(
+        &s,
+        &parse_out(&out[..p.written]),
+        1007,
+        "invalid UTF-8 in text message",
+    );
+}
+
+#[test]
+fn early_check_state_does_not_outlive_its_frame() {
+    // The same header (same key, length) twice: the second frame's check
+    // starts from scratch, not from where the first one's stopped.
+    let a = cframe(true, OP_TEXT, b"0123456789");
+    let b = cframe(true, OP_TEXT, b"01234\xFF6789");
+    let mut s = session();
+    let mut out = [0u8; 256];
+    assert_eq!(s.process(&a[..SMALL_HL + 8], &mut out), Progress::default());
+    let input = [a.clone(), b[..SMALL_HL + 4].to_vec()].concat();
+    let p = s.process(&input, &mut out);
+    assert_eq!(p.consumed, a.len());
+    assert!(!s.is_closed());
+    let p = s.process(&b, &mut out);
+    assert_failed(
+        &s,
+        &parse_out(&out[..p.written]),
+        1007,
+        "invalid UTF-8 in text message",
+    );
+
+    // A server close while a text frame waits ends it all.
+    let mut s = session();
+    assert_eq!(s.process(&a[..SMALL_HL + 3], &mut out), Progress::default());
+    assert_eq!(s.close(1001, "", "timeout", &mut out), 4);
+    assert_eq!(s.process(&b, &mut out), Progress::default());
+}
+
+#[test]
+fn inconsistent_input_never_panics() {
+    // A caller that breaks the contract (offers other bytes than it was
+    // left with) gets arbitrary echoes or closes, never a panic.
+    let mut rng = Rng(0xDEAD_BEEF);
+    for _ in 0..500 {
+        let mut s = EchoSession::new(config(256 + rng.below(300) as usize));
+        let mut out = vec![0u8; 600];
+        for _ in 0..20 {
+            let len = rng.below(200) as usize;
+            let payload: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let op = [OP_TEXT, OP_CONTINUATION, OP_BINARY][rng.below(3) as usize];
+            let f = cframe(rng.below(2) == 0, op, &payload);
+            let cut = rng.below(f.len() as u64 + 1) as usize;
+            s.process(&f[..cut], &mut out);
+        }
+    }
+}
