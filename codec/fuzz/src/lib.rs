@@ -1,0 +1,16 @@
+//! Checks behind the fuzz targets of `ngx-websocket-codec`.
+//!
+//! Each module exposes `check(data: &[u8])`, which decodes the fuzzer's bytes
+//! into a test case, runs the codec on it and panics on any disagreement
+//! with a small independent reference model. The fuzz targets in
+//! `fuzz_targets/` are one-line wrappers; `codec/tests/properties.rs`
+//! includes this file with `#[path]` to replay the committed corpus and run
+//! property tests under plain `cargo test`, so modules refer to each other
+//! with `super::`, never `crate::`.
+
+#[path = "handshake.rs"]
+pub mod handshake;
+#[path = "session_split.rs"]
+pub mod session_split;
+#[path = "utf8.rs"]
+pub mod utf8;
