@@ -59,6 +59,45 @@ ensure_test_deps() {
     fi
 }
 
+# openssl makes the self-signed certificates of t/tls.t, t/browser.t and
+# t/lua_client.t at test time.
+ensure_tls_deps() {
+    ensure_apt openssl
+}
+
+# Debian's Chromium and playwright-core (pinned in t/browser/package-lock.json)
+# for t/browser.t. npm installs only playwright-core into t/browser/node_modules
+# and never downloads a browser. playwright-core needs Node.js 20 or later.
+ensure_browser_deps() {
+    ensure_apt chromium
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        ensure_apt nodejs npm
+    fi
+    local dir="$ROOT/t/browser" want have npm_log
+    want=$(node -p 'require(process.argv[1]).packages["node_modules/playwright-core"].version' \
+        "$dir/package-lock.json")
+    have=$(node -p 'require(process.argv[1]).version' \
+        "$dir/node_modules/playwright-core/package.json" 2>/dev/null || true)
+    [ "$want" = "$have" ] && return 0
+    log "installing playwright-core $want into t/browser (npm ci)"
+    npm_log=$(mktemp)
+    if ! (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+        npm ci --no-audit --no-fund --loglevel=error >"$npm_log" 2>&1); then
+        tail -20 "$npm_log" >&2
+        rm -f "$npm_log"
+        die "npm ci in t/browser failed"
+    fi
+    rm -f "$npm_log"
+}
+
+# Debian's Lua module for its nginx and the lua-resty-websocket client it
+# packages as nginx.websocket.* (t/lua_client.t). lua-nginx-websocket depends
+# on nginx-extras, which installs (and enables for /etc/nginx) Debian's other
+# dynamic modules too; the tests load only NDK and Lua, by path.
+ensure_lua_deps() {
+    ensure_apt libnginx-mod-http-lua lua-nginx-websocket
+}
+
 # Path of the nginx source shipped in the nginx-src crate (fetched by cargo).
 nginx_src_crate_dir() {
     (cd "$ROOT" && cargo fetch --quiet >/dev/null 2>&1 || cargo fetch)
@@ -179,4 +218,99 @@ build_addon_module() {
         || { tail -30 "$ADDON_DIR/make.log"; die "make modules failed"; }
     [ -f "$so" ] || die "make modules did not produce $so"
     echo "$so"
+}
+
+# --- Fuzzing (codec/fuzz, a cargo-fuzz crate outside the workspace) ---------
+
+FUZZ_DIR="$ROOT/codec/fuzz"
+# New inputs a run finds go here, never into the committed corpus.
+FUZZ_SCRATCH="$BUILD/fuzz"
+# The codec has no unsafe code, so no sanitizer by default (twice the
+# executions); FUZZ_SANITIZER=address brings ASan back.
+FUZZ_SANITIZER=${FUZZ_SANITIZER:-none}
+
+# cargo fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain
+# accept them. Debug assertions (and so overflow checks) are on.
+cargo_fuzz() {
+    local cmd=$1
+    shift
+    (cd "$FUZZ_DIR" && RUSTC_BOOTSTRAP=1 cargo fuzz "$cmd" --debug-assertions \
+        --sanitizer "$FUZZ_SANITIZER" "$@")
+}
+
+# Install cargo-fuzz (from crates.io) and a C++ compiler for libFuzzer if
+# missing. Fails loudly: a fuzz run that cannot happen must not look passed.
+ensure_cargo_fuzz() {
+    command -v c++ >/dev/null 2>&1 || ensure_apt g++
+    cargo fuzz --version >/dev/null 2>&1 && return 0
+    log "installing cargo-fuzz (cargo install, takes a few minutes)"
+    cargo install --quiet --locked cargo-fuzz \
+        || die "cannot install cargo-fuzz (is crates.io reachable?): fuzz targets not run"
+    cargo fuzz --version >/dev/null 2>&1 || die "cargo fuzz still not available after install"
+}
+
+# The fuzz targets, one name a line.
+fuzz_targets() {
+    local f
+    for f in "$FUZZ_DIR"/fuzz_targets/*.rs; do
+        basename "$f" .rs
+    done
+}
+
+# run_fuzz SECONDS TARGET...: build, then fuzz each target for SECONDS,
+# starting from its committed corpus (codec/fuzz/corpus/TARGET) plus what
+# earlier runs found (build/fuzz/corpus/TARGET). Prints one line a target;
+# on a crash, hang or OOM prints the panic message and the artifact path,
+# and returns non-zero after trying every target.
+run_fuzz() {
+    local secs=$1 t log status=0
+    shift
+    ensure_cargo_fuzz
+    local known
+    known=" $(fuzz_targets | tr '\n' ' ') "
+    for t in "$@"; do
+        [[ $known == *" $t "* ]] || die "unknown fuzz target '$t' (known:$known)"
+    done
+    mkdir -p "$FUZZ_SCRATCH/logs"
+    log "building fuzz targets (cargo fuzz build)"
+    if ! cargo_fuzz build >"$FUZZ_SCRATCH/logs/build.log" 2>&1; then
+        tail -30 "$FUZZ_SCRATCH/logs/build.log" >&2
+        die "cargo fuzz build failed"
+    fi
+    for t in "$@"; do
+        mkdir -p "$FUZZ_SCRATCH/corpus/$t"
+        log="$FUZZ_SCRATCH/logs/$t.log"
+        log "fuzzing $t for ${secs}s (log: $log)"
+        if cargo_fuzz run "$t" "$FUZZ_SCRATCH/corpus/$t" "$FUZZ_DIR/corpus/$t" -- \
+            -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+            -print_final_stats=1 >"$log" 2>&1; then
+            printf '    %s: %s runs, %s\n' "$t" \
+                "$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)" \
+                "$(grep -E '^#[0-9]+[[:space:]]+(DONE|INITED)' "$log" | tail -1 \
+                    | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [^ ]+')" >&2
+        else
+            status=1
+            # The panic message (or libFuzzer's verdict), not the backtrace.
+            grep -E -m1 -A8 'panicked at|^==[0-9]+== ?ERROR|ERROR: libFuzzer' "$log" >&2 \
+                || tail -40 "$log" >&2
+            local artifacts
+            artifacts=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log")
+            printf 'FUZZ FAILURE in %s; artifact: %s\n' "$t" "${artifacts:-none written (see $log)}" >&2
+            printf '    reproduce: (cd codec/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -a -s %s %s %s)\n' \
+                "$FUZZ_SANITIZER" "$t" "${artifacts:-ARTIFACT}" >&2
+        fi
+    done
+    return $status
+}
+
+# The short fuzz pass of scripts/test: every target for FUZZ_SMOKE_SECONDS
+# (default 20) each; 0 skips it, saying so.
+run_fuzz_smoke() {
+    local targets
+    if [ "${FUZZ_SMOKE_SECONDS:-20}" = 0 ]; then
+        log "fuzz smoke run SKIPPED (FUZZ_SMOKE_SECONDS=0)"
+        return 0
+    fi
+    mapfile -t targets < <(fuzz_targets)
+    run_fuzz "${FUZZ_SMOKE_SECONDS:-20}" "${targets[@]}"
 }

@@ -87,6 +87,29 @@ sub prefix { $_[0]{prefix} }
 sub port   { $_[0]{port} }
 sub target { $_[0]{target} }
 
+# A second free port, other than port(), picked on first use (%%PORT2%%).
+sub port2 {
+    my ($self) = @_;
+    while (!$self->{port2} || $self->{port2} == $self->{port}) {
+        $self->{port2} = free_port();
+    }
+    return $self->{port2};
+}
+
+# A self-signed certificate for localhost and 127.0.0.1 with its key, made
+# with openssl into conf/ (%%CERT%%, %%KEY%%). Returns (cert, key) paths;
+# dies with openssl's output if it fails.
+sub make_cert {
+    my ($self) = @_;
+    my ($cert, $key) = ("$self->{prefix}/conf/cert.pem", "$self->{prefix}/conf/key.pem");
+    my ($rc, $out) = $self->run_cmd('openssl', 'req', '-x509', '-nodes', '-days', '2',
+        '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+        '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout', $key, '-out', $cert);
+    die "openssl could not make a certificate (exit $rc):\n$out\n" if $rc != 0 || !-s $cert;
+    return ($cert, $key);
+}
+
 # A port nobody listens on right now: let the kernel pick one, then free it.
 # run() retries with a fresh port if someone takes it in between.
 sub free_port {
@@ -139,13 +162,18 @@ sub _render {
         # The example configs in nginx-conf/ name these two themselves.
         MODULE            => $self->{module} // '',
         HTML              => "$ROOT/nginx-conf/html",
+        # A second free port (proxy.conf's back server) and the TLS files
+        # that make_cert writes (tls.conf).
+        PORT2             => $self->port2,
+        CERT              => "$self->{prefix}/conf/cert.pem",
+        KEY               => "$self->{prefix}/conf/key.pem",
     );
     # Comment lines are left alone, so example configs can mention the
     # placeholders in their explanations.
     my @lines = split /^/, $text;
     for (@lines) {
         next if /^\s*#/;
-        s/%%(TEST_GLOBALS_HTTP|TEST_GLOBALS|PORT|PREFIX|MODULE|HTML)%%/$v{$1}/g;
+        s/%%(TEST_GLOBALS_HTTP|TEST_GLOBALS|PORT2|PORT|PREFIX|MODULE|HTML|CERT|KEY)%%/$v{$1}/g;
         croak "unknown placeholder $1 in config" if /(%%\w+%%)/;
     }
     return join '', @lines;
@@ -258,6 +286,7 @@ sub run {
             # The free port was taken between free_port() and bind(): retry.
             if ($attempt < 3 && $out =~ /Address already in use/) {
                 $self->{port} = free_port();
+                delete $self->{port2};
                 $self->write_config($self->{template});
                 next;
             }
@@ -897,5 +926,115 @@ sub quiet_for {
 }
 
 sub close { my ($self) = @_; CORE::close($self->{sock}) if defined fileno $self->{sock} }
+
+### helpers for the attack and shutdown tests ##############################
+# (t/attack_*.t, t/shutdown.t; also used by scripts/soak.pl)
+
+package WsTest;
+
+use Socket qw(SOL_SOCKET SO_LINGER);
+
+# Open file descriptors of a process: a connection the worker never closes
+# shows up here. undef if /proc/<pid>/fd is not readable.
+sub fd_count {
+    my ($self, $pid) = @_;
+    opendir my $d, "/proc/$pid/fd" or return undef;
+    return scalar grep { /^\d+$/ } readdir $d;
+}
+
+# The worker's open descriptors at rest, for comparing later: waits (up to
+# 5 s) until nginx has closed the probe connection run() opened to see that
+# the port accepts, so it is not counted.
+sub fd_baseline {
+    my ($self, $pid) = @_;
+    $self->wait_for_log(qr/client closed connection while waiting for request/, timeout => 5);
+    return $self->fd_count($pid);
+}
+
+# Peak RSS (VmHWM) of a process in kB (undef if unreadable).
+sub hwm_kb {
+    my ($self, $pid) = @_;
+    return _slurp("/proc/$pid/status") =~ /^VmHWM:\s+(\d+)\s+kB/m ? $1 : undef;
+}
+
+# Polls $cond->() every $step s (0.05) until it is true or $timeout s pass.
+# Returns the true value, or undef at the deadline.
+sub wait_until {
+    my ($cond, $timeout, $step) = @_;
+    my $deadline = time + $timeout;
+    while (1) {
+        my $v = $cond->();
+        return $v if $v;
+        return undef if time > $deadline;
+        sleep($step // 0.05);
+    }
+}
+
+# Sends a signal to the master named by the pid file (HUP = reload, QUIT).
+sub signal_master {
+    my ($self, $sig) = @_;
+    my $pid = _read_pid("$self->{prefix}/logs/nginx.pid") // $self->{master};
+    return kill $sig, $pid;
+}
+
+# Seconds until $pid is gone (or a zombie), undef if still alive after
+# $timeout s.
+sub wait_exit {
+    my ($pid, $timeout) = @_;
+    my $t0 = time;
+    return wait_until(sub { !_alive($pid) }, $timeout, 0.02) ? time - $t0 : undef;
+}
+
+# After a reload: waits (up to $timeout s) until the master has a worker
+# that is not in @$old; returns the new worker pids (empty on timeout).
+sub wait_new_workers {
+    my ($self, $old, $timeout) = @_;
+    my %old = map { $_ => 1 } @$old;
+    my $new = wait_until(sub {
+        my @n = grep { !$old{$_} } $self->worker_pids;
+        @n ? \@n : undef;
+    }, $timeout // 10);
+    return $new ? @$new : ();
+}
+
+# Closes a socket with a TCP reset instead of a FIN (SO_LINGER 0).
+sub reset_close {
+    my ($sock) = @_;
+    setsockopt($sock, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+    CORE::close($sock);
+}
+
+# Number of error log lines matching $re.
+sub count_log {
+    my ($self, $re, %opt) = @_;
+    my $text = ($opt{log} // 'error') eq 'access' ? $self->access_log : $self->error_log;
+    return scalar grep { $_ =~ $re } split /\n/, $text;
+}
+
+# Error log lines at [alert], [crit] or [emerg], or worker crashes.
+sub bad_log_lines {
+    my ($self) = @_;
+    return grep { /\[(?:alert|crit|emerg)\]/ || /exited on signal/ } split /\n/, $self->error_log;
+}
+
+# Makes sure this process may open $n files. Core Perl has no setrlimit,
+# so when the soft RLIMIT_NOFILE is lower the test re-executes itself under
+# `sh -c 'ulimit -n ...'` (which raises the soft limit up to the hard one).
+# Call before WsTest->new. Returns the soft limit now in effect.
+sub ensure_nofile {
+    my ($n) = @_;
+    my $have = POSIX::sysconf(POSIX::_SC_OPEN_MAX()) // 0;
+    return $have if $have >= $n || $ENV{WSTEST_NOFILE_RAISED};
+    $ENV{WSTEST_NOFILE_RAISED} = 1;
+    no warnings 'exec';
+    exec 'sh', '-c', 'ulimit -n "$0" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"',
+        $n, $^X, (map { "-I$_" } grep { !ref } @INC), $0, @ARGV;
+    return $have;    # exec failed: carry on with what we have
+}
+
+# True when the suite runs with nginx under valgrind (scripts/memcheck):
+# timing and RSS figures then mean little, so tests scale down.
+sub under_memcheck { $ENV{TEST_NGINX_MEMCHECK} ? 1 : 0 }
+
 
 1;
