@@ -30,7 +30,7 @@ thread_local! {
 }
 
 /// A buffer of at least `capacity` bytes, reused when one is free.
-pub fn take(capacity: usize) -> Box<[u8]> {
+fn take(capacity: usize) -> Box<[u8]> {
     let reused = FREE_LIST.with(|list| {
         let mut list = list.borrow_mut();
         let index = list.iter().position(|b| b.len() == capacity)?;
@@ -40,11 +40,24 @@ pub fn take(capacity: usize) -> Box<[u8]> {
 }
 
 /// Returns a buffer to the free list (or frees it when the list is full).
-pub fn give_back(buffer: Box<[u8]>) {
+fn give_back(buffer: Box<[u8]>) {
     FREE_LIST.with(|list| {
         let mut list = list.borrow_mut();
         if list.len() < FREE_LIST_MAX {
             list.push(buffer);
         }
     });
+}
+
+/// The buffer in `slot`, lending one of `capacity` bytes into it first if
+/// the slot is empty.
+pub fn lend(slot: &mut Option<Box<[u8]>>, capacity: usize) -> &mut [u8] {
+    slot.get_or_insert_with(|| take(capacity))
+}
+
+/// Gives the buffer in `slot` back, if there is one.
+pub fn release(slot: &mut Option<Box<[u8]>>) {
+    if let Some(buffer) = slot.take() {
+        give_back(buffer);
+    }
 }

@@ -472,9 +472,7 @@ impl WsConn {
         // nginx's header buffers can hold more than the input buffer
         // (`client_header_buffer_size 64k`): what does not fit waits in
         // `early` (the header buffers are freed when the connection detaches).
-        let input = self
-            .input
-            .get_or_insert_with(|| buffers::take(INPUT_CAPACITY));
+        let input = buffers::lend(&mut self.input, INPUT_CAPACITY);
         let n = bytes.len().min(input.len());
         input[..n].copy_from_slice(&bytes[..n]);
         self.input_len = n;
@@ -499,9 +497,7 @@ impl WsConn {
     /// Moves early bytes into the input buffer; true if any moved.
     fn refill_from_early(&mut self) -> bool {
         self.input_room();
-        let input = self
-            .input
-            .get_or_insert_with(|| buffers::take(INPUT_CAPACITY));
+        let input = buffers::lend(&mut self.input, INPUT_CAPACITY);
         let n = self.early.len().min(input.len() - self.input_len);
         input[self.input_len..self.input_len + n].copy_from_slice(&self.early[..n]);
         self.input_len += n;
@@ -519,9 +515,7 @@ impl WsConn {
         }
         if !self.ping_sent {
             self.ping_sent = true;
-            let out = self
-                .output
-                .get_or_insert_with(|| buffers::take(OUTPUT_CAPACITY));
+            let out = buffers::lend(&mut self.output, OUTPUT_CAPACITY);
             self.output_end += self.session.write_ping(b"", &mut out[self.output_end..]);
         } else {
             ngx_log_error!(
@@ -534,9 +528,7 @@ impl WsConn {
     }
 
     fn server_close(&mut self, code: u16, reason: &str, log_reason: &'static str) {
-        let out = self
-            .output
-            .get_or_insert_with(|| buffers::take(OUTPUT_CAPACITY));
+        let out = buffers::lend(&mut self.output, OUTPUT_CAPACITY);
         self.output_end +=
             self.session
                 .close(code, reason, log_reason, &mut out[self.output_end..]);
@@ -586,9 +578,7 @@ impl WsConn {
             // 2. Closing: write a pending close frame, then end once flushed.
             if self.session.is_closed() {
                 if self.session.has_pending_output() {
-                    let out = self
-                        .output
-                        .get_or_insert_with(|| buffers::take(OUTPUT_CAPACITY));
+                    let out = buffers::lend(&mut self.output, OUTPUT_CAPACITY);
                     let p = self.session.process(&[], &mut out[self.output_end..]);
                     self.output_end += p.written;
                     progressed |= p.written > 0;
@@ -618,9 +608,7 @@ impl WsConn {
                 && self.socket.read_ready()
                 && self.input_room() > 0
             {
-                let input = self
-                    .input
-                    .get_or_insert_with(|| buffers::take(INPUT_CAPACITY));
+                let input = buffers::lend(&mut self.input, INPUT_CAPACITY);
                 match self.socket.recv(&mut input[self.input_len..]) {
                     Io::Done(n) => {
                         self.input_len += n;
@@ -636,8 +624,7 @@ impl WsConn {
             if self.input_start < self.input_len {
                 let (Some(input), out) = (
                     self.input.as_mut(),
-                    self.output
-                        .get_or_insert_with(|| buffers::take(OUTPUT_CAPACITY)),
+                    buffers::lend(&mut self.output, OUTPUT_CAPACITY),
                 ) else {
                     break;
                 };
@@ -670,14 +657,10 @@ impl WsConn {
     /// Gives buffers back while nothing is in flight, so idle connections hold none.
     fn release_idle_buffers(&mut self) {
         if self.input_len == 0 && self.session.is_idle() {
-            if let Some(b) = self.input.take() {
-                buffers::give_back(b);
-            }
+            buffers::release(&mut self.input);
         }
         if self.output_start == self.output_end {
-            if let Some(b) = self.output.take() {
-                buffers::give_back(b);
-            }
+            buffers::release(&mut self.output);
         }
     }
 
@@ -823,12 +806,8 @@ impl WsConn {
         self.input_len = 0;
         self.output_start = 0;
         self.output_end = 0;
-        if let Some(b) = self.input.take() {
-            buffers::give_back(b);
-        }
-        if let Some(b) = self.output.take() {
-            buffers::give_back(b);
-        }
+        buffers::release(&mut self.input);
+        buffers::release(&mut self.output);
         let c = self.socket.c;
         // SAFETY: `c` is our live connection; on failure it is closed and
         // `self` (dropped with its pool) is not touched again.
