@@ -6,6 +6,7 @@
 //!     [--server-pid PID] [--raw] [--connect-batch N] [--settle SECS] [--warm-conns N]
 //! ngx-websocket-bench raw-server --port P [--exit-after SECS]
 //! ngx-websocket-bench report --input RUNS --results-md FILE --chart-data FILE [--machine FILE]
+//!     [--results-txt FILE]
 //! ngx-websocket-bench free-port
 //! ```
 //!
@@ -160,6 +161,7 @@ fn report_cmd(args: &[String]) -> Result<(), String> {
     let md_path: String = a.get("results-md", None)?;
     let chart_path: String = a.get("chart-data", None)?;
     let machine: Option<String> = a.opt("machine")?;
+    let txt_path: Option<String> = a.opt("results-txt")?;
     a.done()?;
     let read = |p: &str| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"));
     let runs = read(&input)?;
@@ -169,6 +171,9 @@ fn report_cmd(args: &[String]) -> Result<(), String> {
     std::fs::write(&md_path, doc).map_err(|e| format!("{md_path}: {e}"))?;
     std::fs::write(&chart_path, report::chart_data(&runs))
         .map_err(|e| format!("{chart_path}: {e}"))?;
+    if let Some(p) = txt_path {
+        std::fs::write(&p, report::results_txt(&runs)).map_err(|e| format!("{p}: {e}"))?;
+    }
     Ok(())
 }
 

@@ -4,18 +4,29 @@
 //! Input: one line per client run, `key=value` pairs, with at least
 //! `figure=`, `server=` and `rep=` (added by the script) and the client's
 //! figures (or `error=` when a run failed). Figures are named by kind:
-//! `msgs-*` (msgs/s), `mib-*` (MiB/s), `latency` (p50 and p99 round trip)
-//! and `idle` (worker RSS per connection).
+//! `msgs-*` (msgs/s), `mib-*` (MiB/s), `latency` (p50 and p99 round trip),
+//! `idle` (worker RSS per connection) and `idle-tls` (worker RSS per idle
+//! TLS connection: the module's wss:// against nginx's own HTTPS keepalive).
+//! The baseline server's lines (`scripts/bench --baseline REV`) carry its
+//! short sha as `rev=`; every figure then gets the ratio of the embedded
+//! build to it, in results.md and as extra lines of results.txt.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// The servers, in table order: key, name in the table, name in the chart.
-pub const SERVERS: [(&str, &str, &str); 4] = [
+/// The servers, in table order: key, name in the table, short name. A
+/// server has rows only in the figures it ran (the baseline's name gets its
+/// sha, see `server_name`).
+pub const SERVERS: [(&str, &str, &str); 6] = [
     (
         "embedded",
         "this module, nginx 1.28.3 (embedded build)",
         "module, nginx 1.28.3",
+    ),
+    (
+        "baseline",
+        "this module at the baseline revision, nginx 1.28.3",
+        "baseline",
     ),
     (
         "debian",
@@ -32,11 +43,24 @@ pub const SERVERS: [(&str, &str, &str); 4] = [
         "raw TCP echo after the handshake (loopback limit)",
         "raw TCP echo (loopback limit)",
     ),
+    (
+        "nginx-https",
+        "nginx's own HTTPS keepalive connection, nginx 1.28.3 (same binary and config)",
+        "nginx HTTPS keepalive",
+    ),
 ];
 
+/// The servers of the chart, in the column order of bench/chart.gp.
+const CHART_SERVERS: [&str; 4] = ["embedded", "debian", "lua", "raw"];
+
+const EMBEDDED: &str = "embedded";
+const BASELINE: &str = "baseline";
 const LUA: &str = "lua";
 const RAW: &str = "raw";
+const NGINX_HTTPS: &str = "nginx-https";
 const MODULES: [&str; 2] = ["embedded", "debian"];
+/// The figure of idle TLS connections.
+const IDLE_TLS: &str = "idle-tls";
 
 type Line = BTreeMap<String, String>;
 
@@ -122,6 +146,41 @@ impl Data {
             .find_map(|l| l.get(key).cloned())
     }
 
+    /// Whether `server` has any line (figures or an error) in `figure`.
+    fn ran(&self, figure: &str, server: &str) -> bool {
+        self.runs(figure, server).next().is_some()
+    }
+
+    /// The baseline's short sha (`rev=` of its lines).
+    fn baseline_rev(&self) -> Option<&str> {
+        self.lines
+            .iter()
+            .filter(|l| l.get("server").map(String::as_str) == Some(BASELINE))
+            .find_map(|l| l.get("rev").map(String::as_str))
+    }
+
+    fn has_baseline(&self) -> bool {
+        self.lines
+            .iter()
+            .any(|l| l.get("server").map(String::as_str) == Some(BASELINE))
+    }
+
+    /// `a − b` for `key`, paired by repetition (both ran alternately in the
+    /// same repetition), over the repetitions where both have a value.
+    fn paired_diff(&self, figure: &str, a: &str, b: &str, key: &str) -> Option<Stat> {
+        let by_rep = |server| -> BTreeMap<String, f64> {
+            self.runs(figure, server)
+                .filter_map(|l| Some((l.get("rep")?.clone(), l.get(key)?.parse().ok()?)))
+                .collect()
+        };
+        let (a, b) = (by_rep(a), by_rep(b));
+        let diffs: Vec<f64> = a
+            .iter()
+            .filter_map(|(rep, va)| Some(va - b.get(rep)?))
+            .collect();
+        stat(&diffs)
+    }
+
     fn figures(&self) -> Vec<String> {
         let mut seen = Vec::new();
         for l in &self.lines {
@@ -175,6 +234,17 @@ fn metrics(d: &Data) -> Vec<Metric> {
                     unit: "µs",
                 });
             }
+        } else if f == IDLE_TLS {
+            out.push(Metric {
+                title: format!(
+                    "worker RSS per idle TLS connection, bytes, {} connections \
+                     (module: wss:// after one 16 B echo; nginx: HTTPS keepalive after one GET)",
+                    p("conns")
+                ),
+                figure: f,
+                key: "rss_per_conn",
+                unit: "B",
+            });
         } else if f.starts_with("idle") {
             out.push(Metric {
                 title: format!(
@@ -224,6 +294,31 @@ fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "–".into(), |r| format!("{r:.2}×"))
 }
 
+/// The table name of a server (the baseline's with its sha).
+fn server_name(d: &Data, key: &str, name: &str) -> String {
+    if key == BASELINE {
+        format!(
+            "this module at {}, nginx 1.28.3",
+            d.baseline_rev().unwrap_or("the baseline revision")
+        )
+    } else {
+        name.to_owned()
+    }
+}
+
+/// A byte difference with its sign.
+fn fmt_diff(v: f64) -> String {
+    let s = fmt_num(v);
+    if v > 0.0 {
+        format!("+{s}")
+    } else {
+        s
+    }
+}
+
+/// The module servers compared with nginx's HTTPS keepalive in idle-tls.
+const TLS_MODULES: [&str; 2] = [EMBEDDED, BASELINE];
+
 /// The generated part of results.md.
 pub fn markdown(input: &str, machine: &str) -> String {
     let d = Data {
@@ -253,12 +348,20 @@ pub fn markdown(input: &str, machine: &str) -> String {
     for m in metrics(&d) {
         let lua = d.stat(&m.figure, LUA, m.key);
         let raw = d.stat(&m.figure, RAW, m.key);
-        for (i, (server, name, _)) in SERVERS.iter().enumerate() {
-            let title = if i == 0 {
+        let mut first = true;
+        let mut title = || {
+            if std::mem::take(&mut first) {
                 format!("**{}**", m.title)
             } else {
                 String::new()
-            };
+            }
+        };
+        for (server, name, _) in SERVERS {
+            if !d.ran(&m.figure, server) {
+                continue;
+            }
+            let title = title();
+            let name = server_name(&d, server, name);
             let s = d.stat(&m.figure, server, m.key);
             let Some(s) = s else {
                 let errors = d.errors(&m.figure, server);
@@ -280,12 +383,12 @@ pub fn markdown(input: &str, machine: &str) -> String {
                 m.unit,
                 fmt_num(s.min),
                 fmt_num(s.max),
-                if *server == LUA {
+                if server == LUA {
                     "1×".into()
                 } else {
                     fmt_ratio(ratio(Some(s), lua))
                 },
-                if *server == RAW {
+                if server == RAW {
                     "1×".into()
                 } else {
                     fmt_ratio(ratio(Some(s), raw))
@@ -294,13 +397,165 @@ pub fn markdown(input: &str, machine: &str) -> String {
                 cpu("client_cpu"),
             );
         }
+        if m.figure == IDLE_TLS {
+            // What a wss:// connection costs more than nginx's own idle
+            // HTTPS connection, paired by repetition.
+            for module in TLS_MODULES {
+                let Some(diff) = d.paired_diff(&m.figure, module, NGINX_HTTPS, m.key) else {
+                    continue;
+                };
+                let name = server_name(&d, module, SERVERS[0].1);
+                let _ = writeln!(
+                    md,
+                    "| {} | difference: {name}, wss:// − nginx's HTTPS keepalive | {} B | {}–{} | | | | | |",
+                    title(),
+                    fmt_diff(diff.median),
+                    fmt_diff(diff.min),
+                    fmt_diff(diff.max),
+                );
+            }
+        }
     }
     md.push('\n');
+    if d.has_baseline() {
+        md.push_str(&baseline_table(&d));
+        md.push('\n');
+    }
     md.push_str(&targets(&d));
     md.push('\n');
     md.push_str(machine.trim_end());
     md.push('\n');
     md
+}
+
+/// One figure compared with the baseline: the medians of the embedded
+/// build and of the baseline for `key`, and for the server CPU per message.
+struct Comparison {
+    metric: Metric,
+    embedded: Option<Stat>,
+    baseline: Option<Stat>,
+    cpu_embedded: Option<Stat>,
+    cpu_baseline: Option<Stat>,
+}
+
+fn comparisons(d: &Data) -> Vec<Comparison> {
+    metrics(d)
+        .into_iter()
+        .filter(|m| d.ran(&m.figure, EMBEDDED) || d.ran(&m.figure, BASELINE))
+        .map(|m| Comparison {
+            embedded: d.stat(&m.figure, EMBEDDED, m.key),
+            baseline: d.stat(&m.figure, BASELINE, m.key),
+            cpu_embedded: d.stat(&m.figure, EMBEDDED, "server_us_per_msg"),
+            cpu_baseline: d.stat(&m.figure, BASELINE, "server_us_per_msg"),
+            metric: m,
+        })
+        .collect()
+}
+
+/// The embedded build divided by the baseline, figure by figure.
+fn baseline_table(d: &Data) -> String {
+    let rev = d.baseline_rev().unwrap_or("the baseline");
+    let mut md = format!(
+        "**This build ÷ the baseline ({rev}).** The same nginx 1.28.3 binary and config, \
+         alternated with it in the same run, so drift between runs cancels out: medians of \
+         this build divided by the baseline's. Above 1× is more (faster for msgs/s and MiB/s; \
+         slower or bigger for µs, CPU per message and bytes).\n\n\
+         | figure | this module, nginx 1.28.3 | at {rev} | ÷ baseline | server CPU per msg | at {rev} | ÷ baseline |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n"
+    );
+    let value = |s: Option<Stat>, unit: &str| {
+        s.map_or_else(|| "–".into(), |s| format!("{} {unit}", fmt_num(s.median)))
+    };
+    let cpu = |s: Option<Stat>| s.map_or_else(|| "–".into(), |s| format!("{:.2} µs", s.median));
+    for c in comparisons(d) {
+        let m = &c.metric;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            m.title,
+            value(c.embedded, m.unit),
+            value(c.baseline, m.unit),
+            fmt_ratio(ratio(c.embedded, c.baseline)),
+            cpu(c.cpu_embedded),
+            cpu(c.cpu_baseline),
+            if c.cpu_embedded.is_some() || c.cpu_baseline.is_some() {
+                fmt_ratio(ratio(c.cpu_embedded, c.cpu_baseline))
+            } else {
+                "–".into()
+            },
+        );
+    }
+    md
+}
+
+/// results.txt: every run line as given, then one line per figure with the
+/// ratios of the embedded build to the baseline (when it ran) and, for
+/// idle-tls, the paired differences to nginx's HTTPS keepalive. The extra
+/// lines have no `server=`, so `report` ignores them when reading the file
+/// back.
+pub fn results_txt(input: &str) -> String {
+    let d = Data {
+        lines: input.lines().filter_map(parse_line).collect(),
+    };
+    let mut out = input.trim_end().to_owned();
+    out.push('\n');
+    let mut extra = String::new();
+    if d.has_baseline() {
+        let rev = d.baseline_rev().unwrap_or("?");
+        let three = |r: Option<f64>| r.map_or_else(|| "-".into(), |r| format!("{r:.3}"));
+        // Per figure: its values' ratios, then the CPU per message's.
+        let mut by_figure: Vec<(String, Vec<String>, Option<String>)> = Vec::new();
+        for c in comparisons(&d) {
+            let f = &c.metric.figure;
+            let idx = match by_figure.iter().position(|(g, _, _)| g == f) {
+                Some(i) => i,
+                None => {
+                    by_figure.push((f.clone(), Vec::new(), None));
+                    by_figure.len() - 1
+                }
+            };
+            let entry = &mut by_figure[idx];
+            let r = three(ratio(c.embedded, c.baseline));
+            entry.1.push(format!("{}={r}", c.metric.key));
+            if c.cpu_embedded.is_some() || c.cpu_baseline.is_some() {
+                let cpu = three(ratio(c.cpu_embedded, c.cpu_baseline));
+                entry.2 = Some(format!("server_us_per_msg={cpu}"));
+            }
+        }
+        let _ = writeln!(
+            extra,
+            "# medians of embedded ÷ medians of baseline ({rev}), per figure"
+        );
+        for (f, mut fields, cpu) in by_figure {
+            fields.extend(cpu);
+            let _ = writeln!(
+                extra,
+                "figure={f} compare=embedded/baseline baseline={rev} {}",
+                fields.join(" ")
+            );
+        }
+    }
+    let diffs: Vec<_> = TLS_MODULES
+        .iter()
+        .filter_map(|m| Some((m, d.paired_diff(IDLE_TLS, m, NGINX_HTTPS, "rss_per_conn")?)))
+        .collect();
+    if !diffs.is_empty() {
+        let _ = writeln!(
+            extra,
+            "# idle-tls: worker RSS per connection, module wss:// − nginx HTTPS keepalive, bytes (median, min, max of the repetitions)"
+        );
+        for (m, s) in diffs {
+            let _ = writeln!(
+                extra,
+                "figure={IDLE_TLS} compare={m}-nginx-https rss_per_conn_diff={:.0} min={:.0} max={:.0}",
+                s.median, s.min, s.max
+            );
+        }
+    }
+    if !extra.is_empty() {
+        out.push_str(&extra);
+    }
+    out
 }
 
 fn figure_with(d: &Data, prefix: &str, size: Option<&str>) -> Option<String> {
@@ -313,19 +568,34 @@ fn figure_with(d: &Data, prefix: &str, size: Option<&str>) -> Option<String> {
     })
 }
 
-/// The issue's targets, each with the measured value for both module builds.
+/// How a target's value is made from the medians.
+#[derive(Clone, Copy)]
+enum Reference {
+    /// The median itself.
+    None,
+    /// The median divided by that server's median.
+    Ratio(&'static str),
+    /// The module's value less that server's, paired by repetition.
+    Minus(&'static str),
+}
+
+/// The issue's targets, each with the measured value for both module builds
+/// (or only the embedded one, where Debian's nginx is not measured).
 fn targets(d: &Data) -> String {
     let mut md = String::from(
         "| target | module, nginx 1.28.3 | module, Debian nginx 1.22.1 | met |\n|---|---:|---:|:---:|\n",
     );
-    /// A bound on a median (or on its ratio to a reference server's median).
+    /// A bound on a median (or on its ratio to, or difference from, a
+    /// reference server's).
     struct Target {
         label: String,
         figure: Option<String>,
         key: &'static str,
-        reference: Option<&'static str>,
+        reference: Reference,
         check: fn(f64) -> bool,
         show: fn(f64) -> String,
+        /// The module builds it applies to.
+        servers: &'static [&'static str],
     }
     let times = |r: f64| format!("{r:.2}×");
     let mut list = Vec::new();
@@ -339,48 +609,67 @@ fn targets(d: &Data) -> String {
             label,
             figure,
             key: "msgs_per_s",
-            reference: Some(LUA),
+            reference: Reference::Ratio(LUA),
             check: if bound == 5.0 {
                 |r| r >= 5.0
             } else {
                 |r| r >= 8.0
             },
             show: times,
+            servers: &MODULES,
         });
     }
     list.push(Target {
         label: "msgs/s at 16 KiB ≥ 60% of the raw echo".into(),
         figure: figure_with(d, "msgs", Some("16384")),
         key: "msgs_per_s",
-        reference: Some(RAW),
+        reference: Reference::Ratio(RAW),
         check: |r| r >= 0.6,
         show: |r| format!("{:.0}%", r * 100.0),
+        servers: &MODULES,
     });
     list.push(Target {
         label: "round trip p99 at 1 connection ≤ 1.2× the raw echo".into(),
         figure: figure_with(d, "latency", None),
         key: "p99_us",
-        reference: Some(RAW),
+        reference: Reference::Ratio(RAW),
         check: |r| r <= 1.2,
         show: times,
+        servers: &MODULES,
     });
     list.push(Target {
         label: "worker RSS per idle connection ≤ 4 KiB".into(),
-        figure: figure_with(d, "idle", None),
+        figure: d.figures().into_iter().find(|f| f == "idle"),
         key: "rss_per_conn",
-        reference: None,
+        reference: Reference::None,
         check: |v| v <= 4096.0,
         show: |v| format!("{v:.0} B"),
+        servers: &MODULES,
+    });
+    list.push(Target {
+        label: "idle wss:// connection ≤ 1.5 KiB more worker RSS than nginx's idle HTTPS keepalive connection"
+            .into(),
+        figure: d.figures().into_iter().find(|f| f == IDLE_TLS),
+        key: "rss_per_conn",
+        reference: Reference::Minus(NGINX_HTTPS),
+        check: |v| v <= 1536.0,
+        show: |v| format!("{} B", fmt_diff(v)),
+        servers: &[EMBEDDED],
     });
     for t in list {
         let mut cells = Vec::new();
         let mut met = true;
         for server in MODULES {
+            if !t.servers.contains(&server) {
+                cells.push("not measured".to_owned());
+                continue;
+            }
             let value = t.figure.as_deref().and_then(|f| {
                 let s = d.stat(f, server, t.key);
                 match t.reference {
-                    Some(r) => ratio(s, d.stat(f, r, t.key)),
-                    None => s.map(|s| s.median),
+                    Reference::Ratio(r) => ratio(s, d.stat(f, r, t.key)),
+                    Reference::Minus(r) => d.paired_diff(f, server, r, t.key).map(|s| s.median),
+                    Reference::None => s.map(|s| s.median),
                 }
             });
             match value {
@@ -413,14 +702,14 @@ pub fn chart_data(input: &str) -> String {
         lines: input.lines().filter_map(parse_line).collect(),
     };
     let mut out = String::from("# size");
-    for (key, _, _) in SERVERS {
+    for key in CHART_SERVERS {
         let _ = write!(out, " {key}_median {key}_min {key}_max");
     }
     out.push('\n');
     for f in d.figures().into_iter().filter(|f| f.starts_with("msgs")) {
         let size = size_label(&d.param(&f, "size").unwrap_or_default());
         let _ = write!(out, "\"{size}\"");
-        for (key, _, _) in SERVERS {
+        for key in CHART_SERVERS {
             match d.stat(&f, key, "msgs_per_s") {
                 Some(s) => {
                     let _ = write!(out, " {} {} {}", s.median, s.min, s.max);
@@ -495,6 +784,98 @@ figure=idle server=debian rep=1 conns=10000 rss_per_conn=5000
             "{md}"
         );
         assert!(md.ends_with("machine: test\n"));
+    }
+
+    const WITH_BASELINE: &str = "\
+figure=msgs-16 server=embedded rep=1 conns=64 inflight=16 size=16 msgs_per_s=500000 server_us_per_msg=0.300
+figure=msgs-16 server=baseline rev=abc1234 rep=1 conns=64 inflight=16 size=16 msgs_per_s=400000 server_us_per_msg=0.400
+figure=idle server=embedded rep=1 conns=10000 rss_per_conn=1000
+figure=idle server=baseline rev=abc1234 rep=1 conns=10000 rss_per_conn=2000
+figure=idle-tls server=nginx-https rep=1 conns=3000 rss_per_conn=15000 verified=3100
+figure=idle-tls server=embedded rep=1 conns=3000 rss_per_conn=16000 verified=3100
+figure=idle-tls server=baseline rev=abc1234 rep=1 conns=3000 rss_per_conn=30000 verified=3100
+figure=idle-tls server=nginx-https rep=2 conns=3000 rss_per_conn=15200 verified=3100
+figure=idle-tls server=embedded rep=2 conns=3000 rss_per_conn=16400 verified=3100
+";
+
+    #[test]
+    fn baseline_and_idle_tls() {
+        let md = markdown(WITH_BASELINE, "");
+        // Only servers that ran get rows; the baseline is named by its sha.
+        assert!(!md.contains("Debian nginx 1.22.1 | failed"), "{md}");
+        assert!(
+            md.contains("| this module at abc1234, nginx 1.28.3 | 400,000 msgs/s |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**This build ÷ the baseline (abc1234).**"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 500,000 msgs/s | 400,000 msgs/s | 1.25× | 0.30 µs | 0.40 µs | 0.75× |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1,000 B | 2,000 B | 0.50× | – | – | – |"),
+            "{md}"
+        );
+        // idle-tls: nginx's keepalive, both modules, the paired differences.
+        assert!(
+            md.contains("| nginx's own HTTPS keepalive connection, nginx 1.28.3 (same binary and config) | 15,100 B |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| difference: this module, nginx 1.28.3 (embedded build), wss:// − nginx's HTTPS keepalive | +1,100 B | +1,000–+1,200 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("wss:// − nginx's HTTPS keepalive | +15,000 B |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "nginx's idle HTTPS keepalive connection | +1,100 B | not measured | yes |"
+            ),
+            "{md}"
+        );
+        // The idle target reads the idle figure, not idle-tls.
+        assert!(
+            md.contains("per idle connection ≤ 4 KiB | 1000 B | – | **no** |"),
+            "{md}"
+        );
+
+        let txt = results_txt(WITH_BASELINE);
+        assert!(txt.starts_with(WITH_BASELINE), "{txt}");
+        assert!(
+            txt.contains("figure=msgs-16 compare=embedded/baseline baseline=abc1234 msgs_per_s=1.250 server_us_per_msg=0.750\n"),
+            "{txt}"
+        );
+        assert!(
+            txt.contains(
+                "figure=idle compare=embedded/baseline baseline=abc1234 rss_per_conn=0.500\n"
+            ),
+            "{txt}"
+        );
+        assert!(
+            txt.contains(
+                "figure=idle-tls compare=embedded/baseline baseline=abc1234 rss_per_conn=0.540\n"
+            ),
+            "{txt}"
+        );
+        assert!(
+            txt.contains("figure=idle-tls compare=embedded-nginx-https rss_per_conn_diff=1100 min=1000 max=1200\n"),
+            "{txt}"
+        );
+        assert!(
+            txt.contains("compare=baseline-nginx-https rss_per_conn_diff=15000"),
+            "{txt}"
+        );
+        // Read back, the extra lines change nothing.
+        assert_eq!(markdown(&txt, ""), md);
+        assert_eq!(
+            results_txt(WITH_BASELINE),
+            results_txt(&txt[..WITH_BASELINE.len()])
+        );
     }
 
     #[test]
