@@ -1,6 +1,8 @@
-//! The `websocket_echo` content handler: validates the upgrade request,
-//! answers `101 Switching Protocols`, and hands the connection to
-//! [`crate::connection`].
+//! The content handler of WebSocket locations: validates the upgrade
+//! request, checks its `Origin` against `websocket_origins`, chooses a
+//! subprotocol from `websocket_protocols`, answers `101 Switching
+//! Protocols`, and hands the connection to [`crate::engine`] with the
+//! location's endpoint.
 //!
 //! Refusals return the HTTP status to nginx, so `error_page` and the access
 //! log treat them like any other error; the reason goes to the error log at
@@ -9,22 +11,24 @@
 use core::ptr;
 
 use ngx::ffi::{
-    ngx_http_request_t, ngx_int_t, ngx_list_push, ngx_pnalloc, ngx_str_t, ngx_table_elt_t,
-    ngx_uint_t, NGX_ERROR, NGX_HTTP_FLUSH, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LAST,
-    NGX_LOG_INFO,
+    ngx_http_complex_value, ngx_http_request_t, ngx_int_t, ngx_list_push, ngx_pnalloc, ngx_str_t,
+    ngx_table_elt_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_BAD_REQUEST, NGX_HTTP_FLUSH,
+    NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LAST, NGX_LOG_INFO, NGX_OK,
 };
-use ngx::http::Request;
+use ngx::http::{HttpModuleLocationConf, Request};
 use ngx::ngx_log_error;
-use ngx_websocket_codec::handshake::{RequestLine, UpgradeRequest};
+use ngx_websocket_codec::handshake::{origin_matches, RequestLine, UpgradeRequest};
 
-use crate::config::Module;
-use crate::connection;
-use ngx::http::HttpModuleLocationConf;
+use crate::config::{Module, Origin};
+use crate::engine;
 
 const HTTP_UPGRADE_REQUIRED: ngx_uint_t = 426;
 
-/// Content handler installed by `websocket_echo`.
-pub extern "C" fn websocket_echo_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+/// Longest part of a refused `Origin` that goes to the error log.
+const LOGGED_ORIGIN_MAX: usize = 256;
+
+/// Content handler of every WebSocket location (`websocket_echo`).
+pub extern "C" fn websocket_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls content handlers with a valid request.
     let request = unsafe { Request::from_ngx_http_request(r) };
     // SAFETY: as above; only plain fields of the request are read.
@@ -70,16 +74,86 @@ pub extern "C" fn websocket_echo_handler(r: *mut ngx_http_request_t) -> ngx_int_
     let Some(conf) = <Module as HttpModuleLocationConf>::location_conf(request) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    let conf = conf.clone();
+    let Some(endpoint) = conf.endpoint else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+
+    // Cross-Site WebSocket Hijacking: a browser page of another site must
+    // not open this endpoint with the user's cookies. Only browsers send
+    // Origin, so a request without one is not refused.
+    if let (Some(list), Some(origin)) = (conf.origins(), upgrade.origin()) {
+        // SAFETY: `r` is a valid request; complex values are evaluated in its pool.
+        match unsafe { origin_allowed(r, list, origin) } {
+            Ok(true) => {}
+            Ok(false) => {
+                let shown = &origin[..origin.len().min(LOGGED_ORIGIN_MAX)];
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    request.log(),
+                    "websocket: upgrade refused with 403: origin \"{}\" is not in websocket_origins",
+                    shown.escape_ascii()
+                );
+                return NGX_HTTP_FORBIDDEN as ngx_int_t;
+            }
+            Err(()) => return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+        }
+    }
+
+    let protocols = conf.protocols();
+    let chosen = protocols
+        .iter()
+        .position(|p| upgrade.offered_protocols().any(|o| o == &p[..]));
+    if chosen.is_none() && conf.require_protocol() {
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            request.log(),
+            "websocket: upgrade refused with 400: no subprotocol of websocket_protocols offered"
+        );
+        return NGX_HTTP_BAD_REQUEST as ngx_int_t;
+    }
+    let protocol = chosen.map(|i| &protocols[i][..]);
 
     // SAFETY: a valid main request (subrequests were refused above) whose
     // header has not been sent.
-    let rc = unsafe { send_switching_protocols(r, &accept) };
+    let rc = unsafe { send_switching_protocols(r, &accept, protocol) };
     if rc == NGX_ERROR as ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     }
     // SAFETY: the 101 is on its way; the connection is now ours.
-    unsafe { connection::take_over(r, &conf) }
+    unsafe { engine::take_over(r, conf, endpoint, chosen.map(|i| i as u8)) }
+}
+
+/// Whether `origin` is allowed by the location's `websocket_origins`.
+///
+/// # Safety
+/// `r` must be a valid request.
+unsafe fn origin_allowed(
+    r: *mut ngx_http_request_t,
+    list: &[Origin],
+    origin: &[u8],
+) -> Result<bool, ()> {
+    for entry in list {
+        let allowed = match entry {
+            Origin::Literal(value) => origin_matches(value, origin),
+            Origin::Complex(cv) => {
+                let mut value = ngx_str_t {
+                    len: 0,
+                    data: ptr::null_mut(),
+                };
+                // SAFETY: `cv` was compiled into the configuration; the
+                // value is allocated from the request pool.
+                if unsafe { ngx_http_complex_value(r, *cv, &mut value) } != NGX_OK as ngx_int_t {
+                    return Err(());
+                }
+                // An empty value (say, an unset variable) admits nothing.
+                value.len > 0 && origin_matches(value.as_bytes(), origin)
+            }
+        };
+        if allowed {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Answers 426 with `Sec-WebSocket-Version: 13` itself: returning the status
@@ -111,7 +185,11 @@ unsafe fn send_upgrade_required(r: *mut ngx_http_request_t) -> ngx_int_t {
 ///
 /// # Safety
 /// `r` must be a valid main request whose header has not been sent.
-unsafe fn send_switching_protocols(r: *mut ngx_http_request_t, accept: &[u8; 28]) -> ngx_int_t {
+unsafe fn send_switching_protocols(
+    r: *mut ngx_http_request_t,
+    accept: &[u8; 28],
+    protocol: Option<&[u8]>,
+) -> ngx_int_t {
     // SAFETY: per the function contract; the accept value is copied into the
     // request pool so it outlives this call.
     unsafe {
@@ -133,6 +211,16 @@ unsafe fn send_switching_protocols(r: *mut ngx_http_request_t, accept: &[u8; 28]
             || push_header(r, b"Sec-WebSocket-Accept", accept).is_err()
         {
             return NGX_ERROR as ngx_int_t;
+        }
+        if let Some(protocol) = protocol {
+            // The name lives in the configuration, which outlives the request.
+            let value = ngx_str_t {
+                len: protocol.len(),
+                data: protocol.as_ptr().cast_mut(),
+            };
+            if push_header(r, b"Sec-WebSocket-Protocol", value).is_err() {
+                return NGX_ERROR as ngx_int_t;
+            }
         }
 
         let rc = ngx::ffi::ngx_http_send_header(r);

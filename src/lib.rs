@@ -4,17 +4,21 @@
 //! `ngx-websocket-codec` workspace crate, which knows nothing of nginx.
 //!
 //! - [`config`]: directives, their parsing and merging, module registration data;
-//! - [`handler`]: the content handler that validates the upgrade and answers 101;
-//! - [`connection`]: the per-connection state machine that runs the codec on
-//!   nginx's non-blocking reads and writes after the 101.
+//! - [`handler`]: the content handler that validates the upgrade (origin,
+//!   subprotocol) and answers 101;
+//! - [`engine`]: the connection after the 101, for every endpoint: the codec
+//!   on nginx's non-blocking reads and writes, timers, closing, logging;
+//! - [`echo`]: the `websocket_echo` endpoint;
+//! - [`variables`]: the `$websocket_*` log variables.
 //!
 //! `unsafe` is confined to this crate, at the points where nginx structures are
 //! read or written; each block carries a `// SAFETY:` line.
 
-mod buffers;
 mod config;
-mod connection;
+mod echo;
+mod engine;
 mod handler;
+mod variables;
 
 use ngx::ffi::{ngx_module_t, NGX_HTTP_MODULE};
 

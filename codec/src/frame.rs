@@ -1,5 +1,6 @@
-//! WebSocket frame headers (RFC 6455 section 5.2): parsing client headers
-//! without allocating, and encoding unmasked server headers.
+//! WebSocket frame headers (RFC 6455 section 5.2): parsing headers of either
+//! role without allocating, and encoding them (unmasked as a server sends
+//! them, masked as a client does).
 
 /// Continuation of a fragmented message.
 pub const OP_CONTINUATION: u8 = 0x0;
@@ -14,7 +15,7 @@ pub const OP_PING: u8 = 0x9;
 /// Pong control frame.
 pub const OP_PONG: u8 = 0xA;
 
-/// Longest client frame header: 2 + 8 (64-bit length) + 4 (mask key).
+/// Longest frame header: 2 + 8 (64-bit length) + 4 (mask key).
 pub const MAX_HEADER_LEN: usize = 14;
 /// Longest server frame header (servers never mask).
 pub const MAX_SERVER_HEADER_LEN: usize = 10;
@@ -107,18 +108,39 @@ pub fn server_header_len(payload_len: u64) -> usize {
     }
 }
 
+/// Length of a header for this payload length, with (`masked`) or without
+/// a masking key: 2, 4 or 10 bytes, plus 4 for the key.
+pub fn header_len(payload_len: u64, masked: bool) -> usize {
+    server_header_len(payload_len) + if masked { 4 } else { 0 }
+}
+
 /// Write an unmasked server frame header with the minimal length encoding;
 /// returns the bytes written (2, 4 or 10).
 ///
 /// Callers guarantee `out` is long enough; if it is not, nothing is written
 /// and 0 is returned rather than panicking.
 pub fn encode_header(fin: bool, opcode: u8, payload_len: u64, out: &mut [u8]) -> usize {
+    encode(fin, 0, opcode, payload_len, None, out)
+}
+
+/// Write a frame header: FIN, the RSV bits (`rsv`, 0..=7, RSV1 = 4), the
+/// opcode, the minimal length encoding and, if `mask` is given, the MASK bit
+/// and key. Returns the bytes written (2 to 14), or 0 (nothing written) if
+/// `out` is too short.
+pub fn encode(
+    fin: bool,
+    rsv: u8,
+    opcode: u8,
+    payload_len: u64,
+    mask: Option<[u8; 4]>,
+    out: &mut [u8],
+) -> usize {
     let n = server_header_len(payload_len);
-    debug_assert!(out.len() >= n, "header needs {n} bytes, have {}", out.len());
-    let Some(h) = out.get_mut(..n) else {
+    let total = n + if mask.is_some() { 4 } else { 0 };
+    let Some(h) = out.get_mut(..total) else {
         return 0;
     };
-    h[0] = if fin { 0x80 } else { 0 } | (opcode & 0x0F);
+    h[0] = if fin { 0x80 } else { 0 } | ((rsv & 7) << 4) | (opcode & 0x0F);
     match n {
         2 => h[1] = payload_len as u8,
         4 => {
@@ -130,7 +152,11 @@ pub fn encode_header(fin: bool, opcode: u8, payload_len: u64, out: &mut [u8]) ->
             h[2..10].copy_from_slice(&payload_len.to_be_bytes());
         }
     }
-    n
+    if let Some(key) = mask {
+        h[1] |= 0x80;
+        h[n..].copy_from_slice(&key);
+    }
+    total
 }
 
 #[cfg(test)]
@@ -251,6 +277,25 @@ mod tests {
         let hdr = [0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1];
         assert_eq!(parse_header(&hdr), Err(HeaderError::LengthTopBitSet));
         assert_eq!(parse_header(&hdr[..9]), Ok(None));
+    }
+
+    #[test]
+    fn encode_masked_and_rsv() {
+        let mut out = [0u8; MAX_HEADER_LEN];
+        for len in [0u64, 5, 125, 126, 65535, 65536] {
+            let n = encode(true, 4, OP_TEXT, len, Some([1, 2, 3, 4]), &mut out);
+            assert_eq!(n, header_len(len, true));
+            let (h, hl) = parse_header(&out[..n]).unwrap().unwrap();
+            assert_eq!(hl, n);
+            assert_eq!(
+                (h.fin, h.rsv, h.opcode, h.mask, h.payload_len),
+                (true, 4, OP_TEXT, Some([1, 2, 3, 4]), len)
+            );
+        }
+        // Too short: nothing written.
+        let mut short = [0xEEu8; 5];
+        assert_eq!(encode(true, 0, OP_PING, 0, Some([9; 4]), &mut short), 0);
+        assert_eq!(short, [0xEE; 5]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Server side of the WebSocket opening handshake (RFC 6455 section 4.2):
 //! collects the relevant request headers, decides whether the upgrade may
-//! proceed, and computes `Sec-WebSocket-Accept`.
+//! proceed, computes `Sec-WebSocket-Accept`, chooses a subprotocol, and
+//! matches the `Origin` against an allow-list.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -10,7 +11,7 @@ use sha1::{Digest, Sha1};
 pub const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Strip optional whitespace (SP / HTAB) from both ends of a header value.
-fn trim_ows(mut v: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
     }
@@ -82,6 +83,57 @@ pub struct Refusal {
     pub reason: &'static str,
 }
 
+/// Most `Sec-WebSocket-Protocol` header lines one request may carry (more
+/// is refused as malformed), and most `Sec-WebSocket-Extensions` lines kept
+/// (offers beyond are ignored, that is declined: an extension offer never
+/// refuses a request). Clients send one of each.
+pub const MAX_LIST_LINES: usize = 8;
+
+/// True if `b` is an RFC 7230 `tchar` (the characters of a token).
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// True if `s` is a non-empty RFC 7230 token (what a subprotocol name is).
+pub fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// The elements of a comma-separated header value, trimmed, empty ones
+/// skipped (RFC 7230 section 7).
+pub fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|e| !e.is_empty())
+}
+
+/// Header lines of one list-valued header, kept as borrowed slices.
+#[derive(Debug, Default, Clone)]
+struct Lines<'a> {
+    lines: [&'a [u8]; MAX_LIST_LINES],
+    count: usize,
+    overflow: bool,
+}
+
+impl<'a> Lines<'a> {
+    fn push(&mut self, value: &'a [u8]) {
+        match self.lines.get_mut(self.count) {
+            Some(slot) => {
+                *slot = value;
+                self.count += 1;
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    fn elements(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.lines[..self.count]
+            .iter()
+            .flat_map(|line| list_elements(line))
+    }
+}
+
 /// Collects the request headers that matter for the upgrade, then decides.
 #[derive(Debug, Default, Clone)]
 pub struct UpgradeRequest<'a> {
@@ -91,6 +143,10 @@ pub struct UpgradeRequest<'a> {
     key_repeated: bool,
     version: Option<&'a [u8]>,
     version_repeated: bool,
+    protocols: Lines<'a>,
+    extensions: Lines<'a>,
+    origin: Option<&'a [u8]>,
+    origin_repeated: bool,
 }
 
 impl<'a> UpgradeRequest<'a> {
@@ -122,7 +178,43 @@ impl<'a> UpgradeRequest<'a> {
             } else {
                 self.version = Some(value);
             }
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-protocol") {
+            self.protocols.push(value);
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-extensions") {
+            self.extensions.push(value);
+        } else if name.eq_ignore_ascii_case(b"origin") {
+            if self.origin.is_some() {
+                self.origin_repeated = true;
+            } else {
+                self.origin = Some(value);
+            }
         }
+    }
+
+    /// The subprotocols the client offered, in its order (valid only after
+    /// [`check`](Self::check) accepted the request).
+    pub fn offered_protocols(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.protocols.elements()
+    }
+
+    /// The first protocol of `supported` (the server's preference order)
+    /// that the client offered, compared exactly (RFC 6455 4.2.2: the
+    /// answer names one protocol, never the client's whole list).
+    pub fn select_protocol<'s>(&self, supported: &[&'s [u8]]) -> Option<&'s [u8]> {
+        supported
+            .iter()
+            .copied()
+            .find(|p| self.offered_protocols().any(|o| o == *p))
+    }
+
+    /// The elements of the `Sec-WebSocket-Extensions` offers, in order.
+    pub fn extension_offers(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.extensions.elements()
+    }
+
+    /// The `Origin` header's value (trimmed), if the request had one.
+    pub fn origin(&self) -> Option<&'a [u8]> {
+        self.origin.map(trim_ows)
     }
 
     /// Decide. `Ok` holds the `Sec-WebSocket-Accept` value; the first failed
@@ -155,11 +247,101 @@ impl<'a> UpgradeRequest<'a> {
             Some(v) if !self.version_repeated && trim_ows(v) == b"13" => {}
             _ => return refuse(426, "missing or unsupported Sec-WebSocket-Version"),
         }
-        match self.key {
-            Some(k) if !self.key_repeated && is_valid_client_key(k) => Ok(accept_key(k)),
-            _ => refuse(400, "missing or invalid Sec-WebSocket-Key"),
+        let accept = match self.key {
+            Some(k) if !self.key_repeated && is_valid_client_key(k) => accept_key(k),
+            _ => return refuse(400, "missing or invalid Sec-WebSocket-Key"),
+        };
+        let protocols_valid = !self.protocols.overflow
+            && self.protocols.lines[..self.protocols.count]
+                .iter()
+                .all(|line| {
+                    list_elements(line).next().is_some() && list_elements(line).all(is_token)
+                });
+        if !protocols_valid {
+            return refuse(400, "malformed Sec-WebSocket-Protocol header");
+        }
+        if self.origin_repeated {
+            return refuse(400, "repeated Origin header");
+        }
+        Ok(accept)
+    }
+}
+
+/// Whether an allow-list entry admits `origin` (the request's `Origin`
+/// value). `*` admits every origin; otherwise the two must be equal,
+/// ASCII case-insensitively (browsers serialise origins in lower case,
+/// RFC 6454 section 6.1).
+pub fn origin_matches(allowed: &[u8], origin: &[u8]) -> bool {
+    allowed == b"*" || allowed.eq_ignore_ascii_case(trim_ows(origin))
+}
+
+/// Checks an allow-list entry written in a configuration: `*`, `null`, or
+/// an origin as browsers send it, `scheme://host[:port]` (no path, no
+/// trailing slash, no user info). `Err` says what is wrong.
+pub fn validate_origin(entry: &[u8]) -> Result<(), &'static str> {
+    if entry == b"*" || entry.eq_ignore_ascii_case(b"null") {
+        return Ok(());
+    }
+    let Some(sep) = entry.windows(3).position(|w| w == b"://") else {
+        return Err("must be \"*\", \"null\" or scheme://host[:port]");
+    };
+    let (scheme, rest) = (&entry[..sep], &entry[sep + 3..]);
+    let scheme_ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok {
+        return Err("has an invalid scheme");
+    }
+    if rest.contains(&b'/') {
+        return Err("must not have a path or a trailing \"/\"");
+    }
+    if rest.iter().any(|&b| b"@?#".contains(&b)) {
+        return Err("must not have user info, a query or a fragment");
+    }
+    let (host, port) = if let Some(v6) = rest.strip_prefix(b"[") {
+        let Some(end) = v6.iter().position(|&b| b == b']') else {
+            return Err("has an invalid IPv6 address");
+        };
+        let (addr, after) = (&v6[..end], &v6[end + 1..]);
+        if addr.is_empty()
+            || !addr
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b".:".contains(&b))
+        {
+            return Err("has an invalid IPv6 address");
+        }
+        match after {
+            [] => (addr, None),
+            [b':', port @ ..] => (addr, Some(port)),
+            _ => return Err("has an invalid port"),
+        }
+    } else {
+        match rest.iter().rposition(|&b| b == b':') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty()
+        || !host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._:".contains(&b))
+    {
+        return Err("has an invalid host");
+    }
+    if let Some(port) = port {
+        let valid = !port.is_empty()
+            && port.len() <= 5
+            && port.iter().all(u8::is_ascii_digit)
+            && core::str::from_utf8(port)
+                .ok()
+                .and_then(|p| p.parse::<u32>().ok())
+                .is_some_and(|p| (1..=65535).contains(&p));
+        if !valid {
+            return Err("has an invalid port");
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -353,6 +535,119 @@ mod tests {
                 r.header(b"Sec-WebSocket-Version", v);
             }
             assert_eq!(status(&r, &line()), 426, "{versions:?}");
+        }
+    }
+
+    #[test]
+    fn subprotocols_offered_and_chosen() {
+        let mut r = good_request();
+        r.header(b"Sec-WebSocket-Protocol", b"chat, superchat");
+        r.header(b"sec-websocket-protocol", b" v2.json ");
+        assert!(r.check(&line()).is_ok());
+        let offered: Vec<&[u8]> = r.offered_protocols().collect();
+        assert_eq!(offered, [&b"chat"[..], b"superchat", b"v2.json"]);
+        // The server's order decides, exact comparison.
+        assert_eq!(
+            r.select_protocol(&[b"v2.json", b"chat"]),
+            Some(&b"v2.json"[..])
+        );
+        assert_eq!(
+            r.select_protocol(&[b"CHAT", b"superchat"]),
+            Some(&b"superchat"[..])
+        );
+        assert_eq!(r.select_protocol(&[b"mqtt"]), None);
+        assert_eq!(good_request().select_protocol(&[b"chat"]), None);
+    }
+
+    #[test]
+    fn malformed_subprotocol_header_is_refused() {
+        for bad in [
+            &b""[..],
+            b" , ",
+            b"chat superchat",
+            b"a;b",
+            b"\"chat\"",
+            b"ch\x01at",
+            b"caf\xc3\xa9",
+        ] {
+            let mut r = good_request();
+            r.header(b"Sec-WebSocket-Protocol", bad);
+            let e = r.check(&line()).unwrap_err();
+            assert_eq!(
+                (e.status, e.reason),
+                (400, "malformed Sec-WebSocket-Protocol header"),
+                "{bad:?}"
+            );
+        }
+        let mut r = good_request();
+        for _ in 0..=MAX_LIST_LINES {
+            r.header(b"Sec-WebSocket-Protocol", b"chat");
+        }
+        assert_eq!(r.check(&line()).unwrap_err().status, 400);
+        // Empty elements between tokens are allowed (RFC 7230 7).
+        let mut r = good_request();
+        r.header(b"Sec-WebSocket-Protocol", b"chat,,superchat,");
+        assert!(r.check(&line()).is_ok());
+    }
+
+    #[test]
+    fn origin_header() {
+        let mut r = good_request();
+        r.header(b"Origin", b" https://example.com ");
+        assert!(r.check(&line()).is_ok());
+        assert_eq!(r.origin(), Some(&b"https://example.com"[..]));
+        assert_eq!(good_request().origin(), None);
+        r.header(b"origin", b"https://evil.example");
+        assert_eq!(
+            r.check(&line()).unwrap_err().reason,
+            "repeated Origin header"
+        );
+        assert!(origin_matches(
+            b"https://Example.com",
+            b"https://example.COM"
+        ));
+        assert!(origin_matches(b"*", b"https://anything"));
+        assert!(!origin_matches(
+            b"https://example.com",
+            b"https://example.com.evil"
+        ));
+        assert!(!origin_matches(
+            b"https://example.com",
+            b"http://example.com"
+        ));
+        assert!(!origin_matches(b"null", b""));
+        assert!(origin_matches(b"null", b"null"));
+    }
+
+    #[test]
+    fn origin_entries_in_configuration() {
+        for good in [
+            &b"*"[..],
+            b"null",
+            b"https://example.com",
+            b"http://localhost:8080",
+            b"https://[::1]:8443",
+            b"chrome-extension://abcdef",
+            b"https://a-b.example.co.uk",
+        ] {
+            assert_eq!(validate_origin(good), Ok(()), "{good:?}");
+        }
+        for (bad, why) in [
+            (&b"example.com"[..], "must be"),
+            (b"https://example.com/", "trailing"),
+            (b"https://example.com/app", "path"),
+            (b"https://user@example.com", "user info"),
+            (b"https://", "host"),
+            (b"https://exa mple.com", "host"),
+            (b"https://example.com:0", "port"),
+            (b"https://example.com:99999", "port"),
+            (b"https://example.com:", "port"),
+            (b"1http://x", "scheme"),
+            (b"://x", "scheme"),
+            (b"https://[zz]", "IPv6"),
+        ] {
+            let e = validate_origin(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
         }
     }
 

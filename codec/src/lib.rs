@@ -1,17 +1,29 @@
-//! Sans-IO building blocks for an RFC 6455 WebSocket server: the opening
-//! handshake decision, frame headers, masking, incremental UTF-8 checking,
-//! close codes, and the echo session state machine that ties them together.
+//! Sans-IO building blocks for RFC 6455 WebSocket endpoints, in the server
+//! and the client role: the opening handshake (both sides), frame headers,
+//! masking and masking keys, incremental UTF-8 checking, close codes, the
+//! [`Session`] state machine that enforces the protocol,
+//! a [`FrameBuffer`] that receives and sends frames in
+//! place, and the [`echo`] endpoint built from them.
 //!
 //! Nothing here performs I/O or knows about nginx; the caller owns every
-//! buffer and feeds bytes in and out.
-
+//! socket and feeds bytes in and out.
+//!
+//! The crate's README follows, with an example that runs as a doctest.
+//!
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod buffer;
+pub mod client_handshake;
 pub mod close;
+pub mod echo;
 pub mod frame;
 pub mod handshake;
+pub mod keys;
 pub mod mask;
 pub mod session;
 pub mod utf8;
 
-pub use session::{CloseInfo, EchoConfig, EchoSession, Progress};
+pub use buffer::FrameBuffer;
+pub use session::{Config, Event, Role, Session};

@@ -1,199 +1,65 @@
-//! The connection after the 101: the codec driven by nginx's non-blocking
-//! reads and writes.
+//! The connection engine: one upgraded connection after its 101, driven by
+//! nginx's non-blocking reads and writes, for any endpoint.
 //!
-//! One [`WsConn`] per upgraded connection. Both socket events land in
-//! [`WsConn::drive`], a loop of flush → read → process until nothing moves,
-//! after which the events and timers are re-armed. No call blocks;
-//! backpressure is simply "read only while the output buffer has room", so a
-//! peer that stops reading stops being read from.
+//! One [`WsConn`] per WebSocket. Both socket events land in
+//! [`WsConn::drive`], a loop of send → read → process until nothing moves,
+//! after which events and timers are re-armed. Nothing blocks; backpressure
+//! is the frame buffer filling up: output is sent from the buffer the input
+//! was read into (see the codec's `buffer` module), so a peer that stops
+//! reading stops being read from once the buffer is full.
 //!
-//! Memory: once the 101 has left, the connection is detached from its HTTP
-//! request, the way nginx's own keepalive detaches an idle connection: the
-//! request is logged and freed (its pool is most of what an HTTP request
-//! costs), the client header buffers are freed, and the [`WsConn`] moves to
-//! the connection's pool (a cleanup there drops it when nginx closes the
-//! connection). What an idle WebSocket then holds is nginx's connection
-//! structure, its small pool and the [`WsConn`]; I/O buffers are lent only
-//! while bytes are in flight ([`crate::buffers`]). TLS connections stay
-//! attached: their close needs nginx's SSL shutdown and lingering close,
-//! which work on the request.
+//! What the engine does for every endpoint: socket I/O through a buffer lent
+//! only while bytes are in flight ([`buffers`]); leaving the HTTP request
+//! behind once the 101 is out ([`request`]); keepalive pings and the idle
+//! timeout; the send timeout; `1001` to every connection when the worker
+//! reloads or quits; the closing handshake, lingering close and TLS
+//! shutdown ([`close`]); the end-of-connection log. An endpoint only turns
+//! decoded events into frames to send ([`crate::echo`]).
 //!
-//! Timers: the read event's timer is the idle timer (first expiry: ping;
-//! second: close 1001); the write event's timer bounds a send that makes no
-//! progress (expiry: drop the connection).
+//! Timers: the read event's timer is the keepalive timer (after
+//! `websocket_ping_interval` of silence: ping; after a further
+//! `websocket_timeout` with nothing received: close 1001), then the close
+//! wait once our close frame is out; the write event's timer bounds a send
+//! that makes no progress (expiry: drop the connection).
+
+mod buffers;
+mod close;
+mod request;
+mod socket;
 
 use core::ffi::c_void;
 use core::ptr;
 
 use ngx::ffi::{
-    ngx_add_timer, ngx_connection_t, ngx_current_msec, ngx_del_timer, ngx_event_t, ngx_exiting,
-    ngx_handle_read_event, ngx_handle_write_event, ngx_http_close_connection,
-    ngx_http_connection_t, ngx_http_finalize_request, ngx_http_free_request,
-    ngx_http_output_filter, ngx_http_request_t, ngx_http_run_posted_requests, ngx_int_t,
-    ngx_msec_int_t, ngx_msec_t, ngx_pfree, ngx_pool_cleanup_add, ngx_pool_cleanup_t,
-    ngx_post_event, ngx_posted_events, ngx_tcp_nodelay, ngx_uint_t, NGX_AGAIN, NGX_DONE, NGX_ERROR,
-    NGX_HTTP_CLOSE, NGX_HTTP_LINGERING_BUFFER_SIZE, NGX_HTTP_LINGERING_OFF, NGX_LOG_INFO, NGX_OK,
-    SHUT_WR,
+    ngx_current_msec, ngx_event_t, ngx_exiting, ngx_http_output_filter, ngx_http_request_t,
+    ngx_int_t, ngx_msec_t, ngx_pool_cleanup_add, ngx_pool_cleanup_t, ngx_post_event,
+    ngx_posted_events, ngx_tcp_nodelay, ngx_uint_t, NGX_DONE, NGX_ERROR, NGX_HTTP_LINGERING_OFF,
+    NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule, Request};
 use ngx::ngx_log_error;
-use ngx_websocket_codec::{close, EchoConfig, EchoSession};
+use ngx_websocket_codec::{close as codes, FrameBuffer, Session};
 
-use crate::buffers::{self, INPUT_CAPACITY, OUTPUT_CAPACITY};
-use crate::config::LocConf;
+use crate::config::{EndpointKind, LocConf};
+use request::RequestRecord;
+use socket::{clear_timer, set_timer, take_timedout, timer_set, Io, Socket, MAX_IOVECS};
 
-/// Output room below which the connection stops reading: enough for a
-/// control reply or a useful chunk of streamed payload.
-const MIN_OUTPUT_ROOM: usize = 512;
-
-/// Longest linger after a close frame while the worker shuts down.
-const EXITING_LINGER_MS: ngx_msec_t = 1000;
-
-/// How the connection ends.
+/// Who sent the first close frame (`$websocket_closed_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Finish {
-    /// Our close frame was sent: half-close and let nginx linger for the
-    /// peer's EOF, so unread input cannot turn the close into a reset.
-    Graceful,
-    /// The peer went away (EOF or socket error).
-    PeerGone,
-    /// We give up on the peer (send error or a send that made no progress).
-    Drop,
+pub enum ClosedBy {
+    /// No close frame yet (or ever: the connection was dropped).
+    Nobody,
+    Client,
+    Server,
 }
 
-/// Result of one socket operation.
-enum Io {
-    Done(usize),
-    WouldBlock,
-    Closed,
-}
-
-/// Thin wrapper over the raw nginx connection: every `unsafe` touching it is here.
-#[derive(Clone, Copy)]
-struct Socket {
-    c: *mut ngx_connection_t,
-}
-
-impl Socket {
-    fn read_ready(self) -> bool {
-        // SAFETY: `c` is the live connection of the request that owns us.
-        unsafe { (*(*self.c).read).ready() != 0 }
-    }
-
-    fn write_ready(self) -> bool {
-        // SAFETY: as above.
-        unsafe { (*(*self.c).write).ready() != 0 }
-    }
-
-    fn recv(self, buf: &mut [u8]) -> Io {
-        // SAFETY: `recv` is set for every nginx connection; `buf` is a valid
-        // writable slice of the given length.
-        let n = unsafe { ((*self.c).recv.unwrap_unchecked())(self.c, buf.as_mut_ptr(), buf.len()) };
-        match n {
-            n if n > 0 => Io::Done(n as usize),
-            0 => Io::Closed,
-            n if n == NGX_AGAIN as isize => Io::WouldBlock,
-            _ => Io::Closed,
-        }
-    }
-
-    fn send(self, buf: &[u8]) -> Io {
-        // SAFETY: `send` is set for every nginx connection; it only reads `buf`.
-        let n = unsafe {
-            ((*self.c).send.unwrap_unchecked())(self.c, buf.as_ptr().cast_mut(), buf.len())
-        };
-        match n {
-            n if n > 0 => Io::Done(n as usize),
-            n if n == NGX_AGAIN as isize || n == 0 => Io::WouldBlock,
-            _ => Io::Closed,
-        }
-    }
-
-    /// A TLS connection (`listen ... ssl`).
-    fn is_tls(self) -> bool {
-        #[cfg(ngx_feature = "ssl")]
-        // SAFETY: as above.
-        return unsafe { !(*self.c).ssl.is_null() };
-        #[cfg(not(ngx_feature = "ssl"))]
-        false
-    }
-
-    /// Bytes nginx itself still holds for this connection (the 101 header).
-    fn nginx_buffered(self) -> bool {
-        // SAFETY: as above.
-        unsafe { (*self.c).buffered() != 0 }
-    }
-
-    fn log(self) -> *mut ngx::ffi::ngx_log_t {
-        // SAFETY: as above.
-        unsafe { (*self.c).log }
-    }
-
-    /// Takes the read event's timed-out flag (clearing it).
-    fn take_timedout(ev: *mut ngx_event_t) -> bool {
-        // SAFETY: `ev` is one of the connection's two events.
-        unsafe {
-            let timed_out = (*ev).timedout() != 0;
-            (*ev).set_timedout(0);
-            timed_out
-        }
-    }
-
-    fn read_event(self) -> *mut ngx_event_t {
-        // SAFETY: as above.
-        unsafe { (*self.c).read }
-    }
-
-    fn write_event(self) -> *mut ngx_event_t {
-        // SAFETY: as above.
-        unsafe { (*self.c).write }
-    }
-
-    /// Set by nginx (with `close`) when `worker_shutdown_timeout` expires.
-    fn error(self) -> bool {
-        // SAFETY: as above.
-        unsafe { (*self.c).error() != 0 }
-    }
-
-    /// Set by nginx when a worker shuts down and asks idle connections to close.
-    fn take_close_request(self) -> bool {
-        // SAFETY: as above.
-        unsafe {
-            let close = (*self.c).close() != 0;
-            (*self.c).set_close(0);
-            close
-        }
-    }
-
-    fn set_timer(ev: *mut ngx_event_t, ms: ngx_msec_t) {
-        // SAFETY: `ev` is one of the connection's events; nginx's timer tree
-        // is only used from this (the worker's) thread.
-        unsafe { ngx_add_timer(ev, ms) }
-    }
-
-    fn clear_timer(ev: *mut ngx_event_t) {
-        // SAFETY: as above.
-        unsafe {
-            if (*ev).timer_set() != 0 {
-                ngx_del_timer(ev);
-            }
-        }
-    }
-
-    fn timer_set(ev: *mut ngx_event_t) -> bool {
-        // SAFETY: as above.
-        unsafe { (*ev).timer_set() != 0 }
-    }
-
-    /// Registers interest in both events with the event module (a no-op when
-    /// already registered under edge-triggered epoll).
-    fn arm(self) -> bool {
-        // SAFETY: standard nginx calls on the connection's own events.
-        unsafe {
-            ngx_handle_read_event((*self.c).read, 0) == NGX_OK as ngx_int_t
-                && ngx_handle_write_event((*self.c).write, 0) == NGX_OK as ngx_int_t
-        }
-    }
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Frames flow both ways.
+    Open,
+    /// Our close frame is out; waiting for the peer's (still decoding).
+    CloseWait,
 }
 
 /// nginx's lingering close settings of the location, kept for after the
@@ -201,53 +67,141 @@ impl Socket {
 #[derive(Debug, Clone, Copy)]
 struct Linger {
     enabled: bool,
-    /// `lingering_time`: the longest the whole linger may take.
+    /// `lingering_time`: the longest the whole close may take.
     time: ngx_msec_t,
     /// `lingering_timeout`: the longest wait for more input.
     timeout: ngx_msec_t,
-    /// When the linger must end (`ngx_current_msec` based), once started.
+    /// When the close must be over (`ngx_current_msec` based), once started.
     deadline: ngx_msec_t,
+}
+
+/// Longest linger after a close frame while the worker shuts down.
+const EXITING_LINGER_MS: ngx_msec_t = 1000;
+
+/// How the connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    /// The closing handshake is done (or our close frame is out and the wait
+    /// for the peer's is over): half-close and linger for the peer's EOF, so
+    /// unread input cannot turn the close into a reset.
+    Graceful,
+    /// The peer went away (EOF or socket error).
+    PeerGone,
+    /// We give up on the peer (send error or a send that made no progress).
+    Drop,
 }
 
 /// State of one upgraded connection.
 pub struct WsConn {
-    /// The upgrade request until the connection is detached from it (once
-    /// the 101 has been flushed); null afterwards.
+    /// The upgrade request until the connection leaves it (once the 101 has
+    /// been flushed); null afterwards.
     r: *mut ngx_http_request_t,
     /// Our cleanup on the request's pool, disarmed when detaching.
     request_cleanup: *mut ngx_pool_cleanup_t,
     /// The request may be freed once the 101 is out (see [`detaches`]).
     detachable: bool,
     socket: Socket,
-    session: EchoSession,
-    timeout: ngx_msec_t,
-    linger: Linger,
-    /// Unconsumed input is `input[input_start..input_len]`; it moves to
-    /// the front only when the tail has little room left, not after every
-    /// pass (most passes consume everything, and bulk traffic would
-    /// otherwise move a partial frame after every read).
-    input: Option<Box<[u8]>>,
-    input_start: usize,
-    input_len: usize,
-    output: Option<Box<[u8]>>,
-    output_start: usize,
-    output_end: usize,
-    /// A ping went out for the current idle period.
+    /// The location's configuration (lives as long as the configuration).
+    conf: *const LocConf,
+    endpoint: EndpointKind,
+    session: Session,
+    /// Index of the negotiated subprotocol in the location's list.
+    protocol: Option<u8>,
+    buf: Option<Box<FrameBuffer>>,
+    /// Frames that came with the handshake beyond what the buffer holds;
+    /// consumed before anything is read from the socket.
+    early: Vec<u8>,
+    phase: Phase,
+    closed_by: ClosedBy,
+    /// A close we must send once the buffer has room (code, reason).
+    close_wanted: Option<(u16, &'static str)>,
+    /// A ping went out for the current silence.
     ping_sent: bool,
     /// The peer half-closed: flush what we owe, then close.
     peer_eof: bool,
-    /// Frames that came with the handshake beyond what the input buffer
-    /// holds; consumed before anything is read from the socket.
-    early: Vec<u8>,
+    linger: Linger,
+    /// `ngx_current_msec` at the 101 (`$websocket_duration`).
+    started: ngx_msec_t,
+    /// For the end-of-connection log once the request is gone.
+    record: Option<Box<RequestRecord>>,
+}
+
+/// Values the `$websocket_*` variables read.
+pub struct LogValues<'a> {
+    pub closed_by: ClosedBy,
+    pub close_sent: Option<u16>,
+    pub close_received: Option<u16>,
+    pub stats: &'a ngx_websocket_codec::session::Stats,
+    pub duration_ms: ngx_msec_t,
+    pub protocol: Option<&'a [u8]>,
+}
+
+impl WsConn {
+    fn conf(&self) -> &LocConf {
+        // SAFETY: the configuration outlives every connection it serves.
+        unsafe { &*self.conf }
+    }
+
+    /// What the log variables report.
+    pub fn log_values(&self) -> LogValues<'_> {
+        LogValues {
+            closed_by: self.closed_by,
+            close_sent: self.session.close_sent(),
+            close_received: self
+                .session
+                .close_received()
+                .or_else(|| self.session.failed().and(None)),
+            stats: self.session.stats(),
+            // SAFETY: a plain read of nginx's cached time.
+            duration_ms: unsafe { ngx_current_msec }.wrapping_sub(self.started),
+            protocol: self
+                .protocol
+                .and_then(|i| self.conf().protocols().get(usize::from(i)))
+                .map(|p| &p[..]),
+        }
+    }
+}
+
+/// The state of the WebSocket served by `r`, if any (for the variables).
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn conn_of_request<'a>(r: *mut ngx_http_request_t) -> Option<&'a WsConn> {
+    // SAFETY: our context slot holds a `WsConn` or NULL.
+    unsafe {
+        let ctx = (*r).ctx;
+        if ctx.is_null() {
+            return None;
+        }
+        (*ctx.add(crate::module().ctx_index))
+            .cast::<WsConn>()
+            .as_ref()
+    }
+}
+
+/// The protocol limits of a location, for a server-role session reading
+/// from a lent buffer.
+fn session_config(conf: &LocConf) -> ngx_websocket_codec::Config {
+    ngx_websocket_codec::Config {
+        max_frame_len: conf.max_payload_len(),
+        max_message_len: conf.max_message_len(),
+        whole_frame_max: buffers::WHOLE_FRAME_MAX,
+        message_rsv: 0,
+    }
 }
 
 /// Takes over the connection of `r` after the 101 was sent.
 ///
 /// # Safety
 /// `r` must be a valid main request on an HTTP/1.x connection whose 101
-/// header has just been sent; the caller returns our result from its
-/// content handler.
-pub unsafe fn take_over(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t {
+/// header has just been sent; `conf` its location's configuration; the
+/// caller returns our result from its content handler.
+pub unsafe fn take_over(
+    r: *mut ngx_http_request_t,
+    conf: &LocConf,
+    endpoint: EndpointKind,
+    protocol: Option<u8>,
+) -> ngx_int_t {
     // SAFETY: per the function contract.
     let c = unsafe { (*r).connection };
     let socket = Socket { c };
@@ -258,31 +212,32 @@ pub unsafe fn take_over(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t
     };
     // SAFETY: `r` is valid per the function contract.
     let detachable = unsafe { detaches(r) };
+    let session = Session::server(session_config(conf));
     let mut ws = Box::new(WsConn {
         r,
         request_cleanup: ptr::null_mut(),
         detachable,
         socket,
-        session: EchoSession::new(EchoConfig {
-            max_payload_len: conf.max_payload_len(),
-            whole_frame_max: INPUT_CAPACITY,
-        }),
-        timeout: conf.timeout(),
+        conf,
+        endpoint,
+        session,
+        protocol,
+        buf: None,
+        early: Vec::new(),
+        phase: Phase::Open,
+        closed_by: ClosedBy::Nobody,
+        close_wanted: None,
+        ping_sent: false,
+        peer_eof: false,
         linger: Linger {
             enabled: clcf.lingering_close != NGX_HTTP_LINGERING_OFF as ngx_uint_t,
             time: clcf.lingering_time,
             timeout: clcf.lingering_timeout,
             deadline: 0,
         },
-        input: None,
-        input_start: 0,
-        input_len: 0,
-        output: None,
-        output_start: 0,
-        output_end: 0,
-        ping_sent: false,
-        peer_eof: false,
-        early: Vec::new(),
+        // SAFETY: a plain read of nginx's cached time.
+        started: unsafe { ngx_current_msec },
+        record: None,
     });
 
     // Bytes the client sent right behind the handshake are already in
@@ -321,7 +276,7 @@ pub unsafe fn take_over(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t
         *(*r).ctx.add(crate::module().ctx_index) = ws.cast();
 
         // Keep the request alive past the content phase; it is freed when
-        // the connection detaches from it, or finalized in `finish`.
+        // the connection leaves it, or finalized in `finish`.
         let main = (*r).main;
         (*main).set_count((*main).count() + 1);
         (*r).read_event_handler = Some(empty_request_handler);
@@ -330,34 +285,29 @@ pub unsafe fn take_over(r: *mut ngx_http_request_t, conf: &LocConf) -> ngx_int_t
         // the request on a shutdown close request before we could send 1001.
         (*(*c).read).handler = Some(on_read_event::<false>);
         (*(*c).write).handler = Some(on_write_event::<false>);
-        // Marks the connection for `ngx_close_idle_connections` on shutdown.
-        (*c).set_idle(1);
+        socket.set_idle(true);
 
         // Edge-triggered epoll reports no new event for data that arrived
         // with the handshake, so run the loop once from the posted queue.
         ngx_post_event((*c).read, &raw mut ngx_posted_events);
-        Socket::set_timer((*c).read, (*ws).timeout);
+        set_timer((*c).read, (*ws).conf().ping_interval());
     }
     NGX_DONE as ngx_int_t
 }
 
-/// Whether the connection can leave its request once the 101 is out. Not
-/// for TLS (closing needs nginx's SSL shutdown and lingering close, which
-/// work on the request), and not when another module tied something to the
-/// request's end with a cleanup: `limit_conn`, for one, counts the
-/// connection until its request is freed, so freeing it at the 101 would
-/// stop the limit from holding. Such connections keep their request, and
-/// cost its memory (about 9 KB more per idle connection).
+/// Whether the connection can leave its request once the 101 is out: not
+/// when another module tied something to the request's end with a cleanup.
+/// `limit_conn`, for one, counts the connection until its request is freed,
+/// so freeing it at the 101 would stop the limit from holding. Such
+/// connections keep their request, and cost its memory (about 9 KB more per
+/// idle connection).
 ///
 /// # Safety
 /// `r` must be a valid request, before our own cleanup is registered.
 unsafe fn detaches(r: *mut ngx_http_request_t) -> bool {
     // SAFETY: per the function contract; the pool and its cleanup list
     // belong to the live request.
-    unsafe {
-        let c = Socket { c: (*r).connection };
-        !c.is_tls() && (*r).cleanup.is_null() && (*(*r).pool).cleanup.is_null()
-    }
+    unsafe { (*r).cleanup.is_null() && (*(*r).pool).cleanup.is_null() }
 }
 
 unsafe extern "C" fn drop_conn(data: *mut c_void) {
@@ -380,7 +330,7 @@ unsafe fn conn_of<'a, const DETACHED: bool>(ev: *mut ngx_event_t) -> Option<&'a 
     // SAFETY: per the contract `data` is the connection and its `data` the
     // request (attached) or our state (detached).
     unsafe {
-        let c = (*ev).data.cast::<ngx_connection_t>();
+        let c = (*ev).data.cast::<ngx::ffi::ngx_connection_t>();
         if DETACHED {
             return (*c).data.cast::<WsConn>().as_mut();
         }
@@ -401,12 +351,12 @@ unsafe extern "C" fn on_read_event<const DETACHED: bool>(ev: *mut ngx_event_t) {
             // now; a close frame that could not be sent so far never will.
             return ws.finish(Finish::Drop);
         }
-        ws.server_close(
-            close::GOING_AWAY,
-            "server shutting down",
-            "server shutting down",
-        );
-    } else if Socket::take_timedout(ev) {
+        ws.server_close(codes::GOING_AWAY, "server shutting down");
+    } else if take_timedout(ev) {
+        if ws.phase == Phase::CloseWait {
+            // The peer did not answer our close in time.
+            return ws.finish(Finish::Drop);
+        }
         ws.on_idle_timeout();
     }
     ws.drive();
@@ -417,121 +367,142 @@ unsafe extern "C" fn on_write_event<const DETACHED: bool>(ev: *mut ngx_event_t) 
     let Some(ws) = (unsafe { conn_of::<DETACHED>(ev) }) else {
         return;
     };
-    if Socket::take_timedout(ev) {
+    if take_timedout(ev) {
         ngx_log_error!(
             NGX_LOG_INFO,
             ws.socket.log(),
             "websocket: send timed out, dropping the connection"
         );
-        ws.finish(Finish::Drop);
-        return;
+        return ws.finish(Finish::Drop);
     }
     ws.drive();
 }
 
-/// Read handler while lingering after our close frame (detached only):
-/// discard input until the peer's EOF or the lingering limits, then close.
-/// nginx's `ngx_http_lingering_close_handler`, without a request.
-unsafe extern "C" fn on_linger_read(ev: *mut ngx_event_t) {
-    // SAFETY: installed by `start_lingering` on a detached connection, whose
-    // `data` is our state until the connection is closed below.
-    unsafe {
-        let c = (*ev).data.cast::<ngx_connection_t>();
-        let Some(ws) = (*c).data.cast::<WsConn>().as_mut() else {
-            return;
-        };
-        if (*ev).timedout() != 0 || (*c).close() != 0 {
-            return ngx_http_close_connection(c);
-        }
-        let left = ws.linger.deadline.wrapping_sub(ngx_current_msec) as ngx_msec_int_t;
-        if left <= 0 {
-            return ngx_http_close_connection(c);
-        }
-        let mut discard = [0u8; NGX_HTTP_LINGERING_BUFFER_SIZE as usize];
-        loop {
-            match ws.socket.recv(&mut discard) {
-                Io::Done(_) => {}
-                Io::WouldBlock => break,
-                Io::Closed => return ngx_http_close_connection(c),
-            }
-            if (*ev).ready() == 0 {
-                break;
-            }
-        }
-        if ngx_handle_read_event(ev, 0) != NGX_OK as ngx_int_t {
-            return ngx_http_close_connection(c);
-        }
-        ngx_add_timer(ev, (left as ngx_msec_t).min(ws.linger.timeout));
-    }
-}
-
-unsafe extern "C" fn on_linger_write(_ev: *mut ngx_event_t) {}
-
 impl WsConn {
     fn stash_early_input(&mut self, bytes: &[u8]) {
-        // nginx's header buffers can hold more than the input buffer
-        // (`client_header_buffer_size 64k`): what does not fit waits in
-        // `early` (the header buffers are freed when the connection detaches).
-        let input = buffers::lend(&mut self.input, INPUT_CAPACITY);
-        let n = bytes.len().min(input.len());
-        input[..n].copy_from_slice(&bytes[..n]);
-        self.input_len = n;
+        // nginx's header buffers can hold more than the frame buffer
+        // (`large_client_header_buffers`): what does not fit waits in
+        // `early` (the header buffers are freed when the connection leaves
+        // its request).
+        let n = self.lend().push_input(bytes);
         self.early = bytes[n..].to_vec();
     }
 
-    /// Room for more input at the tail of the input buffer, after moving
-    /// the unconsumed bytes to the front if the tail is short of a quarter
-    /// of the buffer. A whole-sized frame at the start always fits then.
-    fn input_room(&mut self) -> usize {
-        let room = INPUT_CAPACITY - self.input_len;
-        if self.input_start > 0 && room < INPUT_CAPACITY / 4 {
-            if let Some(input) = self.input.as_mut() {
-                input.copy_within(self.input_start..self.input_len, 0);
-            }
-            self.input_len -= self.input_start;
-            self.input_start = 0;
+    /// The connection's buffer, lent if it has none.
+    fn lend(&mut self) -> &mut FrameBuffer {
+        let tls = self.socket.is_tls();
+        let fresh = self.buf.is_none();
+        let buf = buffers::lend(&mut self.buf);
+        if fresh {
+            // Over TLS every segment is a record and a system call: join
+            // frames up to a record's size.
+            buf.set_compact_max(if tls {
+                16 * 1024
+            } else {
+                ngx_websocket_codec::buffer::DEFAULT_COMPACT_MAX
+            });
         }
-        INPUT_CAPACITY - self.input_len
+        buf
     }
 
-    /// Moves early bytes into the input buffer; true if any moved.
+    /// Moves early bytes into the buffer; true if any moved.
     fn refill_from_early(&mut self) -> bool {
-        self.input_room();
-        let input = buffers::lend(&mut self.input, INPUT_CAPACITY);
-        let n = self.early.len().min(input.len() - self.input_len);
-        input[self.input_len..self.input_len + n].copy_from_slice(&self.early[..n]);
-        self.input_len += n;
-        self.early.drain(..n);
-        if self.early.is_empty() {
-            self.early = Vec::new();
+        let early = core::mem::take(&mut self.early);
+        let n = self.lend().push_input(&early);
+        if n < early.len() {
+            self.early = early[n..].to_vec();
         }
         n > 0
     }
 
     fn on_idle_timeout(&mut self) {
-        if self.output_start < self.output_end {
+        if self.buf.as_ref().is_some_and(|b| b.has_output()) {
             // Waiting on the peer to read, not to write: the write timer decides.
             return;
         }
         if !self.ping_sent {
             self.ping_sent = true;
-            let out = buffers::lend(&mut self.output, OUTPUT_CAPACITY);
-            self.output_end += self.session.write_ping(b"", &mut out[self.output_end..]);
+            let (session, buf) = (&mut self.session, buffers::lend(&mut self.buf));
+            buf.queue_ping(session, b"");
         } else {
             ngx_log_error!(
                 NGX_LOG_INFO,
                 self.socket.log(),
                 "websocket: peer idle, closing"
             );
-            self.server_close(close::GOING_AWAY, "idle timeout", "timeout");
+            self.server_close(codes::GOING_AWAY, "idle timeout");
         }
     }
 
-    fn server_close(&mut self, code: u16, reason: &str, log_reason: &'static str) {
-        let out = buffers::lend(&mut self.output, OUTPUT_CAPACITY);
-        self.output_end +=
-            self.session
-                .close(code, reason, log_reason, &mut out[self.output_end..]);
+    /// Send our close frame now, or as soon as the buffer has room.
+    fn server_close(&mut self, code: u16, reason: &'static str) {
+        if self.session.close_sent().is_none() {
+            self.close_wanted = Some((code, reason));
+        }
+    }
+
+    /// Queue a close we owe, when there is room for it.
+    fn queue_wanted_close(&mut self) -> bool {
+        let Some((code, reason)) = self.close_wanted else {
+            return false;
+        };
+        let queued = {
+            let session = &mut self.session;
+            let buf = buffers::lend(&mut self.buf);
+            buf.queue_close(session, Some(code), reason)
+        };
+        if queued || self.session.close_sent().is_some() {
+            self.close_wanted = None;
+            if queued {
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    self.socket.log(),
+                    "websocket: closing with {}: {}",
+                    code,
+                    reason
+                );
+            }
+        }
+        queued
+    }
+
+    /// Who closed first, from the session's state.
+    fn note_closer(&mut self) {
+        if self.closed_by != ClosedBy::Nobody {
+            return;
+        }
+        self.closed_by = match (self.session.close_sent(), self.session.close_received()) {
+            (None, None) => return,
+            (Some(_), None) => ClosedBy::Server,
+            // Both at once: ours answered theirs (a close of ours sent
+            // earlier was noted then).
+            (_, Some(_)) => ClosedBy::Client,
+        };
+    }
+
+    fn has_output(&self) -> bool {
+        self.buf.as_ref().is_some_and(|b| b.has_output())
+    }
+
+    /// Send what the buffer holds; false if the peer is gone.
+    fn flush(&mut self) -> Result<bool, ()> {
+        let socket = self.socket;
+        let Some(buf) = self.buf.as_deref_mut() else {
+            return Ok(false);
+        };
+        if !buf.has_output() || socket.nginx_buffered() || !socket.write_ready() {
+            return Ok(false);
+        }
+        let mut parts = [&[][..]; MAX_IOVECS];
+        let n = buf.output(&mut parts);
+        match socket.send(&parts[..n]) {
+            Io::Done(sent) => {
+                buf.sent(sent);
+                Ok(sent > 0)
+            }
+            Io::WouldBlock => Ok(false),
+            Io::Closed => Err(()),
+        }
     }
 
     /// Flush, read and process until nothing moves, then re-arm.
@@ -541,8 +512,8 @@ impl WsConn {
         loop {
             let mut progressed = false;
 
-            // 1. Flush: nginx's own pending bytes (the 101) go first; once
-            // they are out, the request is no longer needed.
+            // 1. nginx's own pending bytes (the 101) go first; once they are
+            // out, the request is no longer needed.
             if !self.r.is_null() {
                 if self.socket.nginx_buffered() {
                     // SAFETY: `r` is our live request; a NULL chain only flushes.
@@ -555,113 +526,89 @@ impl WsConn {
                     return self.finish(Finish::Drop);
                 }
             }
-            if !self.socket.nginx_buffered()
-                && self.output_start < self.output_end
-                && self.socket.write_ready()
-            {
-                let out = self.output.as_deref().unwrap_or_default();
-                match self.socket.send(&out[self.output_start..self.output_end]) {
-                    Io::Done(n) => {
-                        self.output_start += n;
-                        progressed = true;
-                        sent = true;
-                    }
-                    Io::WouldBlock => {}
-                    Io::Closed => return self.finish(Finish::PeerGone),
-                }
-                if self.output_start == self.output_end {
-                    self.output_start = 0;
-                    self.output_end = 0;
-                }
-            }
 
-            // 2. Closing: write a pending close frame, then end once flushed.
-            if self.session.is_closed() {
-                if self.session.has_pending_output() {
-                    let out = buffers::lend(&mut self.output, OUTPUT_CAPACITY);
-                    let p = self.session.process(&[], &mut out[self.output_end..]);
-                    self.output_end += p.written;
-                    progressed |= p.written > 0;
+            // 2. Send.
+            match self.flush() {
+                Ok(true) => {
+                    progressed = true;
+                    sent = true;
                 }
-                if !self.session.has_pending_output()
-                    && self.output_start == self.output_end
-                    && !self.socket.nginx_buffered()
-                {
-                    self.log_close();
+                Ok(false) => {}
+                Err(()) => return self.finish(Finish::PeerGone),
+            }
+            if self.close_wanted.is_some() && self.queue_wanted_close() {
+                progressed = true;
+            }
+            self.note_closer();
+
+            // 3. Closing: once our close frame is out, wait for the peer's,
+            // then end.
+            if self.session.close_sent().is_some()
+                && !self.has_output()
+                && !self.socket.nginx_buffered()
+            {
+                if self.session.is_closed() || self.peer_eof || !self.linger.enabled {
+                    self.log_failure();
                     return self.finish(Finish::Graceful);
                 }
-                if progressed {
-                    continue;
+                if self.phase == Phase::Open {
+                    self.start_close_wait();
                 }
-                break;
             }
 
-            // 3. Read, while there is room for the input and for its echo.
-            let out_room = OUTPUT_CAPACITY - self.output_end;
-            if !self.early.is_empty() {
-                if out_room >= MIN_OUTPUT_ROOM && self.input_room() > 0 {
-                    progressed |= self.refill_from_early();
-                    received = true;
-                }
-            } else if !self.peer_eof
-                && out_room >= MIN_OUTPUT_ROOM
-                && self.socket.read_ready()
-                && self.input_room() > 0
-            {
-                let input = buffers::lend(&mut self.input, INPUT_CAPACITY);
-                match self.socket.recv(&mut input[self.input_len..]) {
-                    Io::Done(n) => {
-                        self.input_len += n;
-                        progressed = true;
+            // 4. Read, while the session decodes and the buffer has room.
+            if self.session.is_receiving() && !self.peer_eof {
+                if !self.early.is_empty() {
+                    if self.lend().has_room_for_event() {
+                        progressed |= self.refill_from_early();
                         received = true;
                     }
-                    Io::WouldBlock => {}
-                    Io::Closed => self.peer_eof = true,
+                } else if self.socket.read_ready() {
+                    let socket = self.socket;
+                    let space = self.lend().read_space();
+                    if !space.is_empty() {
+                        match socket.recv(space) {
+                            Io::Done(n) => {
+                                self.lend().commit_read(n);
+                                progressed = true;
+                                received = true;
+                            }
+                            Io::WouldBlock => {}
+                            Io::Closed => self.peer_eof = true,
+                        }
+                    }
                 }
             }
 
-            // 4. Process what we have into frames to send.
-            if self.input_start < self.input_len {
-                let (Some(input), out) = (
-                    self.input.as_mut(),
-                    buffers::lend(&mut self.output, OUTPUT_CAPACITY),
-                ) else {
-                    break;
+            // 5. Process what we have into frames to send.
+            if self.buf.as_ref().is_some_and(|b| b.input_len() > 0) {
+                let (session, buf) = (&mut self.session, buffers::lend(&mut self.buf));
+                let p = match self.endpoint {
+                    EndpointKind::Echo => crate::echo::process(session, buf),
                 };
-                let p = self.session.process(
-                    &input[self.input_start..self.input_len],
-                    &mut out[self.output_end..],
-                );
-                self.output_end += p.written;
-                self.input_start += p.consumed;
-                if self.input_start == self.input_len {
-                    self.input_start = 0;
-                    self.input_len = 0;
-                }
-                progressed |= p.consumed > 0 || p.written > 0;
+                progressed |= p.consumed > 0 || p.events > 0;
             }
 
-            if self.peer_eof && self.output_start == self.output_end && !self.session.is_closed() {
+            if self.peer_eof && !self.has_output() {
                 // Half-closed and everything we owed was sent.
-                return self.finish(Finish::PeerGone);
+                self.note_closer();
+                let how = if self.session.close_sent().is_some() {
+                    Finish::Graceful
+                } else {
+                    Finish::PeerGone
+                };
+                self.log_failure();
+                return self.finish(how);
             }
             if !progressed {
                 break;
             }
         }
 
-        self.release_idle_buffers();
+        if self.buf.as_ref().is_some_and(|b| b.is_empty()) {
+            buffers::release(&mut self.buf);
+        }
         self.rearm(received, sent);
-    }
-
-    /// Gives buffers back while nothing is in flight, so idle connections hold none.
-    fn release_idle_buffers(&mut self) {
-        if self.input_len == 0 && self.session.is_idle() {
-            buffers::release(&mut self.input);
-        }
-        if self.output_start == self.output_end {
-            buffers::release(&mut self.output);
-        }
     }
 
     fn rearm(&mut self, received: bool, sent: bool) {
@@ -669,200 +616,155 @@ impl WsConn {
             return self.finish(Finish::Drop);
         }
         let (rev, wev) = (self.socket.read_event(), self.socket.write_event());
-        if self.output_start < self.output_end || self.socket.nginx_buffered() {
+        if self.has_output() || self.socket.nginx_buffered() {
             // A send must keep making progress within the timeout.
-            if sent || !Socket::timer_set(wev) {
-                Socket::set_timer(wev, self.timeout);
+            if sent || !timer_set(wev) {
+                set_timer(wev, self.conf().timeout());
             }
         } else {
-            Socket::clear_timer(wev);
+            clear_timer(wev);
+        }
+        if self.phase == Phase::CloseWait {
+            if received || !timer_set(rev) {
+                self.set_close_wait_timer();
+            }
+            return;
         }
         if received {
             self.ping_sent = false;
         }
-        if received || !Socket::timer_set(rev) {
-            Socket::set_timer(rev, self.timeout);
+        if received || !timer_set(rev) {
+            let ms = if self.ping_sent {
+                self.conf().timeout()
+            } else {
+                self.conf().ping_interval()
+            };
+            set_timer(rev, ms);
         }
-        // If reading paused for backpressure while data is waiting, the
-        // write event will resume it; if it paused with room (input full of
-        // a partial frame that cannot grow), nothing would: not possible, as
-        // whole frames up to INPUT_CAPACITY are consumed or streamed.
     }
 
-    fn log_close(&self) {
-        if let Some(info) = self.session.close_info() {
-            if info
-                .sent_code
-                .is_some_and(|code| code == close::MESSAGE_TOO_BIG)
-            {
+    /// Our close frame is out and the peer's has not come: keep decoding
+    /// (to complete the closing handshake) within nginx's lingering limits,
+    /// and tell a plain-TCP peer we are done writing.
+    fn start_close_wait(&mut self) {
+        self.phase = Phase::CloseWait;
+        // SAFETY: a plain read of nginx's flag.
+        if unsafe { ngx_exiting } != 0 {
+            // A shutting-down worker waits for this: give a peer time to
+            // answer the close, not nginx's full lingering limits.
+            self.linger.time = self.linger.time.min(EXITING_LINGER_MS);
+            self.linger.timeout = self.linger.timeout.min(EXITING_LINGER_MS);
+        }
+        // SAFETY: as above.
+        self.linger.deadline = unsafe { ngx_current_msec }.wrapping_add(self.linger.time);
+        if !self.socket.is_tls() {
+            close::half_close(self.socket);
+        }
+        self.set_close_wait_timer();
+    }
+
+    fn set_close_wait_timer(&mut self) {
+        // SAFETY: as above.
+        let now = unsafe { ngx_current_msec };
+        let left = self.linger.deadline.wrapping_sub(now) as ngx::ffi::ngx_msec_int_t;
+        let ms = if left <= 0 {
+            1
+        } else {
+            (left as ngx_msec_t).min(self.linger.timeout)
+        };
+        set_timer(self.socket.read_event(), ms);
+    }
+
+    /// Logs a protocol error of the peer (at `info`: the client's fault).
+    fn log_failure(&self) {
+        let Some(f) = self.session.failure() else {
+            return;
+        };
+        let log = self.socket.log();
+        match f.reason {
+            "frame too big" => {
                 ngx_log_error!(
                     NGX_LOG_INFO,
-                    self.socket.log(),
+                    log,
                     "websocket: client sent a frame of {} bytes, over websocket_max_payload_len, closing with 1009",
-                    self.session.refused_len()
+                    f.frame_len
                 );
-            } else if !info.peer_initiated {
+            }
+            "message too big" => {
                 ngx_log_error!(
                     NGX_LOG_INFO,
-                    self.socket.log(),
+                    log,
+                    "websocket: client sent a message of more than {} bytes (websocket_max_message_len), closing with 1009",
+                    self.conf().max_message_len()
+                );
+            }
+            reason => {
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    log,
                     "websocket: closing with {}: {}",
-                    info.sent_code.unwrap_or(0),
-                    info.reason
+                    f.code,
+                    reason
                 );
             }
         }
     }
 
     /// Frees the HTTP request once the 101 is out, as nginx's keepalive
-    /// does for an idle connection: the access log line is written now
-    /// (status 101), the request pool and the client header buffers are
-    /// freed, and this state moves to the connection (its `data`, and a
-    /// cleanup on its pool). Returns false if that cleanup cannot be
-    /// allocated (the request is then still attached).
+    /// does for an idle connection, keeping a [`RequestRecord`] for the
+    /// access log line written when the WebSocket ends. This state moves to
+    /// the connection (its `data`, and a cleanup on its pool). Returns false
+    /// if that cleanup cannot be allocated (the request is then still
+    /// attached).
     fn detach(&mut self) -> bool {
         let (r, c) = (self.r, self.socket.c);
         let this: *mut WsConn = self;
         // SAFETY: `r` is our live request and `c` its connection; nothing of
         // nginx's still runs on the request (its content phase ended with
-        // NGX_DONE and we hold the only reference count). After
-        // `ngx_http_free_request` only `c`, its pool and `hc` (allocated
-        // from that pool) are touched.
+        // NGX_DONE and we hold the only reference count).
         unsafe {
             let cln = ngx_pool_cleanup_add((*c).pool, 0);
             if cln.is_null() {
                 return false;
             }
+            self.record = Some(RequestRecord::capture(r));
             (*self.request_cleanup).handler = None;
             self.request_cleanup = ptr::null_mut();
             (*cln).handler = Some(drop_conn);
             (*cln).data = this.cast();
 
-            let hc = (*r).http_connection;
             *(*r).ctx.add(crate::module().ctx_index) = ptr::null_mut();
-            ngx_http_free_request(r, 0);
+            request::free_request(r);
             self.r = ptr::null_mut();
-            // As after nginx's keepalive: the connection lives on.
-            (*c).set_destroyed(0);
 
             (*c).data = this.cast();
             (*(*c).read).handler = Some(on_read_event::<true>);
             (*(*c).write).handler = Some(on_write_event::<true>);
-            (*(*c).log).action = ptr::null_mut();
-            free_header_buffers(c, hc);
         }
         true
     }
 
     /// Ends the connection. `self` must not be used afterwards: nginx may free it.
     fn finish(&mut self, how: Finish) {
+        self.note_closer();
+        self.socket.set_idle(false);
         if self.r.is_null() {
             return self.finish_detached(how);
         }
-        let r = self.r;
-        let c = self.socket.c;
-        // SAFETY: `r` and `c` are live until the finalize call below, which
-        // may destroy the pool that owns `self` (hence nothing of `self`
-        // after it). `c` stays valid memory (nginx's connection array), and
-        // `ngx_http_run_posted_requests` returns at once once it is destroyed.
-        unsafe {
-            // Our handlers must not run again for this request.
-            *(*r).ctx.add(crate::module().ctx_index) = ptr::null_mut();
-            (*c).set_idle(0);
-            match how {
-                Finish::Graceful => {
-                    // Also while the worker exits: closing right after the
-                    // close frame would reset the peer's answering close.
-                    (*r).set_lingering_close(1);
-                    ngx_http_finalize_request(r, NGX_DONE as ngx_int_t);
-                }
-                Finish::PeerGone => ngx_http_finalize_request(r, NGX_DONE as ngx_int_t),
-                Finish::Drop => ngx_http_finalize_request(r, NGX_HTTP_CLOSE as ngx_int_t),
-            }
-            // Terminating a request only posts it; nginx's own event handler
-            // would run the posted requests, ours replaced it.
-            ngx_http_run_posted_requests(c);
-        }
+        close::finish_attached(self.r, self.socket.c, how);
     }
 
     fn finish_detached(&mut self, how: Finish) {
-        let c = self.socket.c;
-        // SAFETY: closing the connection destroys its pool, whose cleanup
-        // drops `self`: nothing touches `self` after it.
-        unsafe {
-            (*c).set_idle(0);
-            if how == Finish::Graceful && self.linger.enabled {
-                return self.start_lingering();
-            }
-            ngx_http_close_connection(c);
+        // The access log line, while the connection (and its TLS state) is
+        // still whole.
+        if let Some(record) = self.record.take() {
+            let this: *mut WsConn = self;
+            // SAFETY: a detached connection and its record; `this` is the
+            // module's state for the variables.
+            unsafe { record.log(self.socket.c, this.cast()) };
         }
-    }
-
-    /// After our close frame: half-close and discard input until the peer's
-    /// EOF (or nginx's lingering limits), so unread input cannot turn the
-    /// close into a reset. nginx's `ngx_http_set_lingering_close` for a
-    /// connection without a request (TLS connections never get here).
-    fn start_lingering(&mut self) {
-        self.input_start = 0;
-        self.input_len = 0;
-        self.output_start = 0;
-        self.output_end = 0;
-        buffers::release(&mut self.input);
-        buffers::release(&mut self.output);
-        let c = self.socket.c;
-        // SAFETY: `c` is our live connection; on failure it is closed and
-        // `self` (dropped with its pool) is not touched again.
-        unsafe {
-            let (rev, wev) = ((*c).read, (*c).write);
-            Socket::clear_timer(wev);
-            (*rev).handler = Some(on_linger_read);
-            (*wev).handler = Some(on_linger_write);
-            if ngx_handle_read_event(rev, 0) != NGX_OK as ngx_int_t
-                || ngx::ffi::shutdown((*c).fd, SHUT_WR as i32) == -1
-            {
-                return ngx_http_close_connection(c);
-            }
-            if ngx_exiting != 0 {
-                // A shutting-down worker waits for this timer: give a peer
-                // time to answer the close, not nginx's full lingering limits.
-                self.linger.time = self.linger.time.min(EXITING_LINGER_MS);
-                self.linger.timeout = self.linger.timeout.min(EXITING_LINGER_MS);
-            }
-            self.linger.deadline = ngx_current_msec.wrapping_add(self.linger.time);
-            Socket::set_timer(rev, self.linger.timeout);
-            if (*rev).ready() != 0 {
-                on_linger_read(rev);
-            }
-        }
-    }
-}
-
-/// Frees the client header buffers of a connection whose request is gone,
-/// as `ngx_http_set_keepalive` does: they were allocated outside the
-/// connection pool's small blocks, so `ngx_pfree` can release them.
-///
-/// # Safety
-/// `c` must be a live HTTP connection with no request, `hc` its
-/// `ngx_http_connection_t`.
-unsafe fn free_header_buffers(c: *mut ngx_connection_t, hc: *mut ngx_http_connection_t) {
-    // SAFETY: per the function contract; every pointer freed was allocated
-    // from `c->pool` by nginx's request reading code and is not used again.
-    unsafe {
-        let b = (*c).buffer;
-        if !b.is_null() && ngx_pfree((*c).pool, (*b).start.cast()) == NGX_OK as ngx_int_t {
-            (*b).pos = ptr::null_mut();
-        }
-        if hc.is_null() {
-            return;
-        }
-        for list in [(*hc).free, (*hc).busy] {
-            let mut cl = list;
-            while !cl.is_null() {
-                ngx_pfree((*c).pool, (*(*cl).buf).start.cast());
-                cl = (*cl).next;
-            }
-        }
-        (*hc).free = ptr::null_mut();
-        (*hc).busy = ptr::null_mut();
-        (*hc).nbusy = 0;
+        buffers::release(&mut self.buf);
+        self.early = Vec::new();
+        close::finish_detached(self, how);
     }
 }

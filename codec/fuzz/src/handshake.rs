@@ -2,7 +2,12 @@
 //! never panics, and the decision (accept value or refusal status) equals
 //! that of an independent reference written from RFC 6455 section 4.2.1 and
 //! the README's table. Also checks `accept_key`, `is_valid_client_key` and
-//! `has_token` on every header value.
+//! `has_token` on every header value. The reference also covers the
+//! `Sec-WebSocket-Protocol` and `Origin` rules checked after the key (a
+//! malformed protocol line, or more than 8 of them, and a repeated
+//! `Origin` refuse with 400 and their own reasons); when the request is
+//! accepted, `offered_protocols`, `select_protocol`, `extension_offers` and
+//! `origin` must give back what the headers said.
 //!
 //! Input layout: byte 0 = flags (bit 0 subrequest, bit 1 body, bits 2..=4
 //! HTTP version choice; choice 7 takes a u32 from the next 4 bytes). The rest
@@ -116,15 +121,74 @@ fn ref_accept(key: &[u8]) -> Vec<u8> {
     ref_base64(&h.finalize())
 }
 
-/// The reference decision: Ok(accept value) or Err(status).
-pub fn reference(c: &Case<'_>) -> Result<Vec<u8>, u16> {
-    let named = |name: &[u8]| -> Vec<&[u8]> {
-        c.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|&(_, v)| v)
-            .collect()
-    };
+/// The elements of a comma-separated list value: trimmed, empty ones
+/// skipped (RFC 7230 section 7).
+fn ref_elements(value: &[u8]) -> Vec<&[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+/// An RFC 7230 token: one or more `tchar`s.
+fn ref_is_token(s: &[u8]) -> bool {
+    const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~";
+    !s.is_empty()
+        && s.iter()
+            .all(|&b| b.is_ascii_digit() || b.is_ascii_alphabetic() || TCHAR.contains(&b))
+}
+
+/// Most `Sec-WebSocket-Protocol` lines a request may have.
+const PROTOCOL_LINES: usize = 8;
+/// The server's subprotocols, in its order of preference.
+const SUPPORTED: [&[u8]; 3] = [b"chat", b"v2.json", b"superchat"];
+
+/// The reference refusal reasons that are checked word for word (the other
+/// refusals are checked by status).
+const MALFORMED_PROTOCOL: &str = "malformed Sec-WebSocket-Protocol header";
+const REPEATED_ORIGIN: &str = "repeated Origin header";
+
+/// The reference decision: Ok(accept value) or Err(status, and for the
+/// subprotocol and origin rules the reason).
+pub fn reference(c: &Case<'_>) -> Result<Vec<u8>, (u16, Option<&'static str>)> {
+    let accept = reference_status(c).map_err(|s| (s, None))?;
+    // Checked after the key.
+    if !protocols_valid(c) {
+        return Err((400, Some(MALFORMED_PROTOCOL)));
+    }
+    if origins(c) > 1 {
+        return Err((400, Some(REPEATED_ORIGIN)));
+    }
+    Ok(accept)
+}
+
+fn named<'a>(c: &Case<'a>, name: &[u8]) -> Vec<&'a [u8]> {
+    c.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, v)| v)
+        .collect()
+}
+
+/// Every `Sec-WebSocket-Protocol` line a non-empty list of tokens, and at
+/// most [`PROTOCOL_LINES`] of them.
+fn protocols_valid(c: &Case<'_>) -> bool {
+    let lines = named(c, b"sec-websocket-protocol");
+    lines.len() <= PROTOCOL_LINES
+        && lines.iter().all(|l| {
+            let e = ref_elements(l);
+            !e.is_empty() && e.iter().all(|t| ref_is_token(t))
+        })
+}
+
+fn origins(c: &Case<'_>) -> usize {
+    named(c, b"origin").len()
+}
+
+/// The rules checked before the subprotocol and origin rules.
+fn reference_status(c: &Case<'_>) -> Result<Vec<u8>, u16> {
+    let named = |name: &[u8]| named(c, name);
     if c.is_subrequest {
         return Err(500);
     }
@@ -174,10 +238,29 @@ pub fn check_case(c: &Case<'_>) {
             assert_eq!(accept[..], want[..], "{c:?}");
             assert_eq!(line.method, b"GET");
             assert!((1001..2000).contains(&line.http_version));
+            // What the accepted request offered.
+            let offered: Vec<&[u8]> = named(c, b"sec-websocket-protocol")
+                .iter()
+                .flat_map(|l| ref_elements(l))
+                .collect();
+            assert_eq!(req.offered_protocols().collect::<Vec<_>>(), offered);
+            let chosen = SUPPORTED.iter().copied().find(|p| offered.contains(p));
+            assert_eq!(req.select_protocol(&SUPPORTED), chosen, "{c:?}");
+            // (Over 8 extension lines are neither refused nor all kept:
+            // not checked, see the README.)
+            let lines = named(c, b"sec-websocket-extensions");
+            if lines.len() <= PROTOCOL_LINES {
+                let extensions: Vec<&[u8]> = lines.iter().flat_map(|l| ref_elements(l)).collect();
+                assert_eq!(req.extension_offers().collect::<Vec<_>>(), extensions);
+            }
+            assert_eq!(req.origin(), named(c, b"origin").first().map(|o| trim(o)));
         }
-        (Err(refusal), Err(status)) => {
+        (Err(refusal), Err((status, reason))) => {
             assert_eq!(refusal.status, status, "{c:?}: {refusal:?}");
             assert!(!refusal.reason.is_empty());
+            if let Some(reason) = reason {
+                assert_eq!(refusal.reason, reason, "{c:?}");
+            }
         }
         (got, want) => panic!("{c:?}: codec {got:?}, reference {want:?}"),
     }

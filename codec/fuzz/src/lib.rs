@@ -8,9 +8,15 @@
 //! property tests under plain `cargo test`, so modules refer to each other
 //! with `super::`, never `crate::`.
 
+#[path = "client_handshake.rs"]
+pub mod client_handshake;
+#[path = "echo.rs"]
+pub mod echo;
 #[path = "handshake.rs"]
 pub mod handshake;
-#[path = "session_split.rs"]
-pub mod session_split;
+#[path = "session.rs"]
+pub mod session;
+#[path = "session_send.rs"]
+pub mod session_send;
 #[path = "utf8.rs"]
 pub mod utf8;

@@ -1,544 +1,425 @@
-//! The echo server state machine: a sans-IO session that reads client frames
-//! from the caller's input buffer and writes the echoed (unmasked) frames,
-//! pongs and close frames into the caller's output buffer.
+//! The WebSocket session: one sans-IO state machine per connection, for the
+//! server role (expects masked frames, sends unmasked ones) and the client
+//! role (the reverse), enforcing every rule of RFC 6455 in one place.
 //!
-//! Small frames are echoed whole so the client sees its exact framing; large
-//! data frames are streamed through as fragments so neither side needs a
-//! buffer as big as the frame. The session allocates nothing.
+//! Receiving is a pull loop: [`Session::next_event`] looks at the caller's
+//! unconsumed input, consumes a prefix of it and returns at most one
+//! [`Event`]. Payload is unmasked *in place* and handed out as a borrowed
+//! slice of the caller's buffer ([`DataPiece`]), so nothing is copied and no
+//! whole message is ever buffered: a message arrives as pieces flagged with
+//! where they sit in their frame and message. Bytes the session did not
+//! consume must be offered again, unchanged and with more appended, on the
+//! next call (they may have moved in memory).
+//!
+//! Sending is encoding: [`Session::data_header`] checks the outgoing
+//! message's state (a new message cannot start inside another, a
+//! continuation needs an open message, nothing after a close) and returns
+//! the header to put before the payload; the `encode_*` methods write whole
+//! frames. In the client role headers carry a masking key from the
+//! session's [`KeyStream`].
+//!
+//! Extensions: RSV bits are refused with 1002 unless the configuration says
+//! a negotiated extension claims them ([`Config::message_rsv`], the shape
+//! permessage-deflate has: bits on the first frame of a data message only).
+//! Messages carrying such bits reach the application with
+//! [`DataPiece::rsv`] set and are not UTF-8 checked here: their payload is
+//! transformed, and the extension checks what it produces.
 
 use crate::close::{self, INVALID_PAYLOAD, MESSAGE_TOO_BIG, PROTOCOL_ERROR};
-use crate::frame::{
-    self, FrameHeader, HeaderError, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
-};
-use crate::mask::apply_mask_copy;
+use crate::frame::{self, FrameHeader, HeaderError, OP_BINARY, OP_CLOSE, OP_CONTINUATION};
+use crate::frame::{OP_PING, OP_PONG, OP_TEXT};
+use crate::keys::KeyStream;
+use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
 
-/// Largest control frame payload (RFC 6455 5.5).
-const MAX_CONTROL_PAYLOAD: usize = 125;
-/// Largest close reason: the control payload minus the 2-byte code.
-const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
-/// Largest close frame we can send (unmasked header + payload).
-const MAX_CLOSE_FRAME: usize = 2 + MAX_CONTROL_PAYLOAD;
-/// Stack buffer for checking the UTF-8 of a text frame that is not complete
-/// yet: its payload is unmasked this many bytes at a time.
-const PRECHECK_CHUNK: usize = 256;
-/// When output room rather than input limits a streamed fragment, wait for
-/// room unless at least this much payload fits, so a nearly full output
-/// buffer does not turn into a flood of tiny fragments.
-const MIN_STREAM_CHUNK: u64 = 512;
+mod send;
 
-/// Limits for an [`EchoSession`].
-#[derive(Debug, Clone, Copy)]
-pub struct EchoConfig {
-    /// Data frames whose payload length exceeds this are refused with 1009.
-    pub max_payload_len: u64,
-    /// Frames whose whole encoded size (header + payload) is at most this
-    /// are echoed only once complete in `input`, as one frame with the same
-    /// FIN and opcode. Larger data frames are streamed: each call echoes the
-    /// payload available so far as a fragment. The caller's input buffer
-    /// must hold this many bytes; must be at least 256 so control frames (at
-    /// most 131 bytes) always fit whole. The output buffer must hold at least
-    /// `max(whole_frame_max, 522)` bytes: whole frames are echoed in one
-    /// piece, and streaming waits for room for a 512-byte fragment rather
-    /// than emitting tiny ones.
-    pub whole_frame_max: usize,
+pub use send::{OutHeader, Outgoing, SendError};
+
+/// Largest control frame payload (RFC 6455 section 5.5).
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
+/// Longest control frame on the wire: the longest header (a masked one
+/// with a non-minimal 64-bit length, which RFC 6455 does not forbid) and
+/// 125 bytes.
+pub const MAX_CONTROL_FRAME: usize = frame::MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD;
+/// Close code reported for a close frame without a code (RFC 6455 7.1.5).
+pub const NO_STATUS: u16 = 1005;
+
+/// Which end of the connection this session is.
+#[derive(Debug)]
+pub enum Role {
+    /// Receives masked frames, sends unmasked ones.
+    Server,
+    /// Receives unmasked frames, sends masked ones with keys from this
+    /// stream (boxed: a server session does not pay for it).
+    Client(Box<KeyStream>),
 }
 
-/// How much of the input a [`EchoSession::process`] call consumed and how
-/// much output it wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Progress {
-    /// Bytes consumed from the start of `input`.
-    pub consumed: usize,
-    /// Bytes written at the start of `out`.
-    pub written: usize,
+impl Role {
+    /// A client role whose masking keys come from a stream seeded with
+    /// `seed` (32 bytes from the operating system's random source, or from
+    /// another [`KeyStream`]).
+    pub fn client(seed: [u8; 32]) -> Role {
+        Role::Client(Box::new(KeyStream::from_seed(seed)))
+    }
+
+    /// True for [`Role::Server`].
+    pub fn is_server(&self) -> bool {
+        matches!(self, Role::Server)
+    }
 }
 
-/// Why and how the session closed (for the caller's log).
+/// Limits and delivery options of a [`Session`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CloseInfo {
-    /// Code in the close frame we sent (None for an empty close payload).
-    pub sent_code: Option<u16>,
-    /// Code from the peer's close frame, if it sent one with a code (also
-    /// set when that code or its reason was invalid).
-    pub received_code: Option<u16>,
-    /// True when the peer sent a valid close frame.
-    pub peer_initiated: bool,
-    /// Short English text for the log.
+pub struct Config {
+    /// Data frames with a longer payload fail the connection with 1009.
+    pub max_frame_len: u64,
+    /// Messages whose frames add up to more payload fail the connection
+    /// with 1009, as soon as the header of the frame that crosses the limit
+    /// arrives. `u64::MAX`: no limit.
+    pub max_message_len: u64,
+    /// Data frames whose whole encoding (header and payload) is at most this
+    /// many bytes are delivered as one piece once complete in the input, so
+    /// the application sees small frames whole. Larger frames are delivered
+    /// in pieces as their bytes arrive. The caller's input buffer must be
+    /// able to hold this many bytes (and at least [`MAX_CONTROL_FRAME`],
+    /// since control frames are always delivered whole). `0`: always stream.
+    pub whole_frame_max: usize,
+    /// RSV bits (RSV1 = 4, RSV2 = 2, RSV3 = 1) that a negotiated extension
+    /// allows on the first frame of a data message. Any other RSV bit, and
+    /// any RSV bit on a control or continuation frame, fails the connection
+    /// with 1002.
+    pub message_rsv: u8,
+}
+
+impl Default for Config {
+    /// 1 MiB frames, no message limit, everything streamed, no extension.
+    fn default() -> Self {
+        Config {
+            max_frame_len: 1 << 20,
+            max_message_len: u64::MAX,
+            whole_frame_max: 0,
+            message_rsv: 0,
+        }
+    }
+}
+
+/// The type of a data message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// UTF-8 text (checked as it arrives, unless an extension transforms it).
+    Text,
+    /// Arbitrary bytes.
+    Binary,
+}
+
+impl MessageKind {
+    /// The opcode of the message's first frame.
+    pub fn opcode(self) -> u8 {
+        match self {
+            MessageKind::Text => OP_TEXT,
+            MessageKind::Binary => OP_BINARY,
+        }
+    }
+}
+
+/// One piece of a data message: the payload bytes of one frame that are
+/// available now (all of it for a frame delivered whole).
+#[derive(Debug)]
+pub struct DataPiece<'a> {
+    /// The payload, unmasked, in the caller's input buffer.
+    pub payload: &'a mut [u8],
+    /// The message's type.
+    pub kind: MessageKind,
+    /// RSV bits of the message's first frame (0 unless an extension set them).
+    pub rsv: u8,
+    /// The first piece of the message.
+    pub message_start: bool,
+    /// The first piece of its frame.
+    pub frame_start: bool,
+    /// The last piece of its frame.
+    pub frame_end: bool,
+    /// The last piece of the message (`frame_end` of its final frame).
+    pub message_end: bool,
+    /// Payload length of the whole frame this piece belongs to.
+    pub frame_len: u64,
+}
+
+/// A valid close frame from the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseFrame<'a> {
+    /// The status code, `None` for an empty close frame.
+    pub code: Option<u16>,
+    /// The reason (valid UTF-8, at most 123 bytes).
+    pub reason: &'a str,
+}
+
+/// The peer broke the protocol: the connection must be failed with a close
+/// frame carrying `code` (and, usefully, `reason` as its text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// 1002 (protocol error), 1007 (invalid UTF-8) or 1009 (too big).
+    pub code: u16,
+    /// Short English text for the close frame and the log.
     pub reason: &'static str,
+    /// For 1009: the payload length of the frame that was refused.
+    pub frame_len: u64,
+    /// For a refused close frame: the code it carried, if any.
+    pub received_code: Option<u16>,
 }
 
-/// A large data frame whose payload is being streamed through.
+/// What [`Session::next_event`] found.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Payload of a text or binary message.
+    Data(DataPiece<'a>),
+    /// A ping with its payload (unmasked, at most 125 bytes). RFC 6455 asks
+    /// for a pong with the same payload.
+    Ping(&'a mut [u8]),
+    /// A pong (unsolicited, or answering a ping).
+    Pong(&'a mut [u8]),
+    /// The peer's close frame. Nothing more is decoded afterwards.
+    Close(CloseFrame<'a>),
+    /// The peer broke the protocol. Nothing more is decoded afterwards.
+    Failed(Failure),
+}
+
+/// The result of one [`Session::next_event`] call.
+#[derive(Debug)]
+pub struct Step<'a> {
+    /// Bytes consumed from the start of the input.
+    pub consumed: usize,
+    /// The event, if one was decoded. `None` with `consumed == 0` means the
+    /// session needs more input (or has stopped decoding); `None` with
+    /// `consumed > 0` means progress without an event (the header of a
+    /// streamed frame whose payload has not arrived): call again when more
+    /// input is there.
+    pub event: Option<Event<'a>>,
+}
+
+/// Counters of what went through the session, for logs and statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Frames received (data and control).
+    pub frames_in: u64,
+    /// Data messages received completely.
+    pub messages_in: u64,
+    /// Data payload bytes delivered to the application.
+    pub bytes_in: u64,
+    /// Frames encoded for sending (data and control).
+    pub frames_out: u64,
+    /// Data messages whose final frame was encoded.
+    pub messages_out: u64,
+    /// Data payload bytes announced in encoded data frame headers.
+    pub bytes_out: u64,
+}
+
+/// A data frame being delivered in pieces.
 #[derive(Debug, Clone, Copy)]
-struct Stream {
-    /// Payload bytes of the incoming frame not yet echoed.
+struct Streamed {
+    /// Payload bytes not delivered yet.
     remaining: u64,
-    mask: [u8; 4],
-    /// Key phase of the next payload byte (payload bytes seen so far % 4).
-    phase: usize,
-    /// FIN bit of the incoming frame.
+    /// Payload length of the frame.
+    len: u64,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes delivered so far, modulo 4 (the key phase).
+    phase: u8,
     fin: bool,
+    /// No piece of the frame was delivered yet.
+    first: bool,
 }
 
-/// UTF-8 already checked in a whole-sized text frame that is waiting at the
-/// start of the input (not complete yet, or no output room for its echo).
-/// Only that frame is ever described: the state is dropped as soon as any
-/// input is consumed and when the session closes.
+/// The data message being received.
 #[derive(Debug, Clone)]
-struct Precheck {
-    /// Header of the waiting frame, so the state is not applied to another
-    /// frame if a caller breaks the contract of re-offering its input.
+struct Incoming {
+    kind: MessageKind,
+    rsv: u8,
+    /// Payload announced by the frame headers accepted so far.
+    announced: u64,
+    /// No piece of the message was delivered yet.
+    first: bool,
+    /// UTF-8 state of a text message that is checked here.
+    utf8: Option<Utf8Validator>,
+}
+
+/// The early check of a whole-sized text frame that is not complete yet:
+/// its first `checked` payload bytes are already unmasked (in the caller's
+/// buffer) and valid.
+#[derive(Debug, Clone)]
+struct Partial {
     header: FrameHeader,
-    /// Payload bytes of that frame already fed to `utf8`.
     checked: usize,
-    /// The message's validator after those bytes.
     utf8: Utf8Validator,
 }
 
-/// Outcome of one step of [`EchoSession::process`]: `Some((consumed,
-/// written))` after progress, `None` when it must wait for input or room.
-type Step = Option<(usize, usize)>;
-
-/// The per-connection echo state machine. See the crate docs.
-#[derive(Debug, Clone)]
-pub struct EchoSession {
-    config: EchoConfig,
-    /// Opcode (TEXT or BINARY) of the incoming message whose final frame has
-    /// not been fully processed yet.
-    message: Option<u8>,
-    /// A fragment of the outgoing echo of `message` has been sent without
-    /// FIN, so further fragments must use OP_CONTINUATION.
-    out_open: bool,
-    /// Shared by all fragments of a text message.
-    utf8: Utf8Validator,
-    stream: Option<Stream>,
-    /// Early UTF-8 check of the whole-sized text frame at the start of the
-    /// input, so invalid text fails the connection before the frame is
-    /// complete.
-    precheck: Option<Precheck>,
-    closed: bool,
-    /// An encoded close frame still waiting for output room.
-    pending: [u8; MAX_CLOSE_FRAME],
-    pending_len: usize,
-    close_info: Option<CloseInfo>,
-    refused_len: u64,
+/// Where the receive side stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receiving {
+    /// Decoding frames.
+    Open,
+    /// The peer's close frame was received.
+    CloseReceived(Option<u16>),
+    /// The peer broke the protocol.
+    Failed(Failure),
 }
 
-/// Most payload bytes that fit in `room` output bytes together with their
-/// (length-dependent) server header.
-fn max_payload_for_room(room: usize) -> u64 {
-    let room = room as u64;
-    if room < 2 {
-        0
-    } else if room - 2 <= 125 {
-        room - 2
-    } else if room - 4 <= 0xFFFF {
-        (room - 4).max(125)
-    } else {
-        (room - 10).max(0xFFFF)
-    }
+/// One WebSocket connection's protocol state, for either role. See the
+/// module documentation.
+#[derive(Debug)]
+pub struct Session {
+    role: Role,
+    config: Config,
+    receiving: Receiving,
+    stream: Option<Streamed>,
+    incoming: Option<Incoming>,
+    partial: Option<Partial>,
+    /// Kind of the outgoing message whose final frame is not encoded yet.
+    outgoing: Option<MessageKind>,
+    /// The close frame we sent: `Some(None)` for an empty one.
+    close_sent: Option<Option<u16>>,
+    stats: Stats,
 }
 
-impl EchoSession {
-    /// A session at the start of a connection, right after the handshake.
-    pub fn new(config: EchoConfig) -> Self {
-        Self {
+impl Session {
+    /// A session right after the opening handshake.
+    pub fn new(role: Role, config: Config) -> Session {
+        Session {
+            role,
             config,
-            message: None,
-            out_open: false,
-            utf8: Utf8Validator::new(),
+            receiving: Receiving::Open,
             stream: None,
-            precheck: None,
-            closed: false,
-            pending: [0; MAX_CLOSE_FRAME],
-            pending_len: 0,
-            close_info: None,
-            refused_len: 0,
+            incoming: None,
+            partial: None,
+            outgoing: None,
+            close_sent: None,
+            stats: Stats::default(),
         }
     }
 
-    /// Consume a prefix of `input` and append whole frames to `out`.
-    ///
-    /// Unconsumed input must be passed again (with more data appended) on
-    /// the next call. Stops when input is exhausted, `out` is too full for
-    /// the next step, or the session is closed. Never panics.
-    pub fn process(&mut self, input: &[u8], out: &mut [u8]) -> Progress {
-        let mut p = Progress::default();
-        loop {
-            if self.pending_len > 0 {
-                let w = self.flush_pending(out.get_mut(p.written..).unwrap_or_default());
-                if self.pending_len > 0 {
-                    break;
-                }
-                p.written += w;
-            }
-            if self.closed {
-                break;
-            }
-            let inp = input.get(p.consumed..).unwrap_or_default();
-            let o = out.get_mut(p.written..).unwrap_or_default();
-            let step = if self.stream.is_some() {
-                self.stream_step(inp, o)
-            } else {
-                self.frame_step(inp, o)
-            };
-            match step {
-                Some((c, w)) => {
-                    if c > 0 {
-                        // The frame at the start of the input changed.
-                        self.precheck = None;
-                    }
-                    p.consumed += c;
-                    p.written += w;
-                }
-                None => break,
-            }
-        }
-        p
+    /// A server-role session.
+    pub fn server(config: Config) -> Session {
+        Session::new(Role::Server, config)
     }
 
-    /// True once a close frame has been written or queued: the caller stops
-    /// reading, flushes `out`, then closes the connection.
+    /// The configuration the session was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True in the server role.
+    pub fn is_server(&self) -> bool {
+        self.role.is_server()
+    }
+
+    /// What went through so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// True while frames are still decoded: no close frame received and no
+    /// protocol error.
+    pub fn is_receiving(&self) -> bool {
+        self.receiving == Receiving::Open
+    }
+
+    /// The peer's close code once its close frame arrived: [`NO_STATUS`]
+    /// (1005) for an empty close frame.
+    pub fn close_received(&self) -> Option<u16> {
+        match self.receiving {
+            Receiving::CloseReceived(code) => Some(code.unwrap_or(NO_STATUS)),
+            _ => None,
+        }
+    }
+
+    /// The close code the session failed the connection with, if the peer
+    /// broke the protocol.
+    pub fn failed(&self) -> Option<u16> {
+        self.failure().map(|f| f.code)
+    }
+
+    /// How the peer broke the protocol, if it did.
+    pub fn failure(&self) -> Option<&Failure> {
+        match &self.receiving {
+            Receiving::Failed(failure) => Some(failure),
+            _ => None,
+        }
+    }
+
+    /// The code of the close frame encoded for sending, once one was:
+    /// [`NO_STATUS`] (1005) for an empty one.
+    pub fn close_sent(&self) -> Option<u16> {
+        self.close_sent.map(|code| code.unwrap_or(NO_STATUS))
+    }
+
+    /// True when both close frames went their way (or the receive side
+    /// failed and our close was encoded): the connection is done.
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.close_sent.is_some() && !self.is_receiving()
     }
 
-    /// True when a close frame still waits for room in `out`; the next
-    /// [`process`](Self::process) call writes it first.
-    pub fn has_pending_output(&self) -> bool {
-        self.pending_len > 0
-    }
-
-    /// Why and how the session closed, once it has.
-    pub fn close_info(&self) -> Option<CloseInfo> {
-        self.close_info
-    }
-
-    /// True between messages with nothing carried over (no frame being
-    /// streamed, no fragmented message open): the caller may free buffers.
+    /// True between messages in both directions with no frame part-way:
+    /// a caller may give its buffers back. (An outgoing message cut short by
+    /// a close stays open, so this stays false after such a close.)
     pub fn is_idle(&self) -> bool {
-        self.stream.is_none() && self.message.is_none()
+        self.stream.is_none()
+            && self.incoming.is_none()
+            && self.partial.is_none()
+            && self.outgoing.is_none()
     }
 
-    /// Payload length of the frame that caused a 1009, for the log (0
-    /// otherwise).
-    pub fn refused_len(&self) -> u64 {
-        self.refused_len
+    /// True when an incoming data message has started and not ended.
+    pub fn in_message(&self) -> bool {
+        self.incoming.is_some()
     }
 
-    /// Write a server ping with `payload` (truncated to 125 bytes) into
-    /// `out`; returns the bytes written, 0 if `out` has no room or the
-    /// session is closed. Call only between `process` calls, where the
-    /// output is always at a frame boundary.
-    pub fn write_ping(&mut self, payload: &[u8], out: &mut [u8]) -> usize {
-        if self.closed {
-            return 0;
+    /// True while a data frame is being delivered in pieces: the next input
+    /// bytes are its payload, not a frame header.
+    pub fn in_streamed_frame(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Decode the next event from `input`, the bytes not consumed so far.
+    /// See [`Step`] for what the result means. Never panics; unconsumed
+    /// bytes must be offered again (they may be partly unmasked already).
+    pub fn next_event<'a>(&mut self, input: &'a mut [u8]) -> Step<'a> {
+        if self.receiving != Receiving::Open {
+            return Step::wait();
         }
-        let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
-        let n = 2 + payload.len();
-        let Some(dst) = out.get_mut(..n) else {
-            return 0;
-        };
-        frame::encode_header(true, OP_PING, payload.len() as u64, dst);
-        dst[2..].copy_from_slice(payload);
-        n
+        match self.stream {
+            Some(st) => self.streamed_piece(st, input),
+            None => self.frame(input),
+        }
     }
 
-    /// Server-initiated close (timeout, shutdown): write a close frame with
-    /// `code` and `reason` (truncated at a character boundary to 123 bytes)
-    /// and mark the session closed. Returns the bytes written; if `out` is
-    /// too small the frame stays pending (see
-    /// [`has_pending_output`](Self::has_pending_output)). No-op if already
-    /// closed.
-    pub fn close(
-        &mut self,
-        code: u16,
-        reason: &str,
-        log_reason: &'static str,
-        out: &mut [u8],
-    ) -> usize {
-        if self.closed {
-            return 0;
-        }
-        let mut end = reason.len().min(MAX_CLOSE_REASON);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let info = CloseInfo {
-            sent_code: Some(code),
-            received_code: None,
-            peer_initiated: false,
-            reason: log_reason,
-        };
-        self.queue_close(Some(code), &reason.as_bytes()[..end], info, out)
-    }
-
-    /// Encode a close frame, mark the session closed, and write the frame
-    /// now if `out` has room (else leave it pending). Returns bytes written.
-    fn queue_close(
-        &mut self,
-        code: Option<u16>,
-        reason: &[u8],
-        info: CloseInfo,
-        out: &mut [u8],
-    ) -> usize {
-        self.closed = true;
-        self.close_info = Some(info);
-        self.precheck = None;
-        let mut len = 2;
-        if let Some(code) = code {
-            let reason = &reason[..reason.len().min(MAX_CLOSE_REASON)];
-            self.pending[2..4].copy_from_slice(&code.to_be_bytes());
-            self.pending[4..4 + reason.len()].copy_from_slice(reason);
-            len += 2 + reason.len();
-        }
-        self.pending[0] = 0x80 | OP_CLOSE;
-        self.pending[1] = (len - 2) as u8;
-        self.pending_len = len;
-        self.flush_pending(out)
-    }
-
-    /// Fail the connection: send a close frame with `code` and the log
-    /// reason as its text.
-    fn fail(
-        &mut self,
-        code: u16,
-        reason: &'static str,
-        received: Option<u16>,
-        out: &mut [u8],
-    ) -> usize {
-        let info = CloseInfo {
-            sent_code: Some(code),
-            received_code: received,
-            peer_initiated: false,
+    fn fail(&mut self, code: u16, reason: &'static str) -> Step<'static> {
+        self.fail_with(Failure {
+            code,
             reason,
-        };
-        self.queue_close(Some(code), reason.as_bytes(), info, out)
+            frame_len: 0,
+            received_code: None,
+        })
     }
 
-    fn flush_pending(&mut self, out: &mut [u8]) -> usize {
-        let n = self.pending_len;
-        match out.get_mut(..n) {
-            Some(dst) if n > 0 => {
-                dst.copy_from_slice(&self.pending[..n]);
-                self.pending_len = 0;
-                n
-            }
-            _ => 0,
-        }
-    }
-
-    /// Start a new incoming message for TEXT/BINARY; continuations keep the
-    /// open one.
-    fn begin_frame(&mut self, opcode: u8) {
-        if opcode != OP_CONTINUATION {
-            self.message = Some(opcode);
-            self.out_open = false;
-            self.utf8.reset();
+    fn fail_with(&mut self, failure: Failure) -> Step<'static> {
+        self.receiving = Receiving::Failed(failure);
+        self.stream = None;
+        self.partial = None;
+        self.incoming = None;
+        Step {
+            consumed: 0,
+            event: Some(Event::Failed(failure)),
         }
     }
 
-    /// Unmask `src` into `out` after a server header, check UTF-8 for text
-    /// (from byte `checked` on: earlier bytes were already fed to
-    /// `self.utf8`), and write the header. `Err` (nothing counted as
-    /// written) on invalid UTF-8, including a text message ending
-    /// mid-code-point.
-    fn emit_fragment(
-        &mut self,
-        fin: bool,
-        mask: [u8; 4],
-        phase: usize,
-        checked: usize,
-        src: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, ()> {
-        let n = src.len();
-        let hl = frame::server_header_len(n as u64);
-        // Callers checked room; this only guards against a broken caller.
-        let Some(dst) = out.get_mut(hl..hl + n) else {
-            return Ok(0);
-        };
-        apply_mask_copy(src, dst, mask, phase);
-        if self.message == Some(OP_TEXT) {
-            let rest = dst.get(checked..).unwrap_or_default();
-            let valid = self.utf8.feed(rest).is_ok() && (!fin || self.utf8.is_complete());
-            if !valid {
-                return Err(());
-            }
-        }
-        let opcode = match self.message {
-            Some(op) if !self.out_open => op,
-            _ => OP_CONTINUATION,
-        };
-        frame::encode_header(fin, opcode, n as u64, out);
-        if fin {
-            self.message = None;
-            self.out_open = false;
-        } else {
-            self.out_open = true;
-        }
-        Ok(hl + n)
-    }
-
-    /// Echo the next piece of a streamed data frame.
-    fn stream_step(&mut self, inp: &[u8], out: &mut [u8]) -> Step {
-        let st = self.stream?;
-        let cap = st.remaining.min(inp.len() as u64);
-        if st.remaining > 0 && cap == 0 {
-            return None;
-        }
-        let room_max = max_payload_for_room(out.len());
-        if room_max < cap.min(MIN_STREAM_CHUNK) {
-            return None;
-        }
-        let n = cap.min(room_max);
-        if out.len() < frame::server_header_len(n) + n as usize {
-            return None;
-        }
-        let last = n == st.remaining;
-        let fin = last && st.fin;
-        let src = inp.get(..n as usize)?;
-        match self.emit_fragment(fin, st.mask, st.phase, 0, src, out) {
-            Ok(w) => {
-                self.stream = if last {
-                    None
-                } else {
-                    Some(Stream {
-                        remaining: st.remaining - n,
-                        phase: (st.phase + n as usize) % 4,
-                        ..st
-                    })
-                };
-                Some((n as usize, w))
-            }
-            Err(()) => Some((
-                0,
-                self.fail(INVALID_PAYLOAD, "invalid UTF-8 in text message", None, out),
-            )),
-        }
-    }
-
-    /// Parse and act on the next frame header in `inp`.
-    fn frame_step(&mut self, inp: &[u8], out: &mut [u8]) -> Step {
-        let (h, hl) = match frame::parse_header(inp) {
-            Ok(Some(x)) => x,
-            Ok(None) => return None,
-            Err(HeaderError::LengthTopBitSet) => {
-                return Some((
-                    0,
-                    self.fail(PROTOCOL_ERROR, "frame length top bit set", None, out),
-                ));
-            }
-        };
-        if let Some(reason) = self.header_error(&h) {
-            return Some((0, self.fail(PROTOCOL_ERROR, reason, None, out)));
-        }
-        let Some(mask) = h.mask else {
-            // header_error already refused unmasked frames.
-            return None;
-        };
-        if h.is_control() {
-            return self.control_frame(h.opcode, mask, hl, h.payload_len as usize, inp, out);
-        }
-        if h.payload_len > self.config.max_payload_len {
-            self.refused_len = h.payload_len;
-            return Some((0, self.fail(MESSAGE_TOO_BIG, "frame too big", None, out)));
-        }
-        // payload_len < 2^63, so this cannot overflow.
-        let total = hl as u64 + h.payload_len;
-        if total > self.config.whole_frame_max as u64 {
-            self.begin_frame(h.opcode);
-            self.stream = Some(Stream {
-                remaining: h.payload_len,
-                mask,
-                phase: 0,
-                fin: h.fin,
-            });
-            return Some((hl, 0));
-        }
-        let total = total as usize;
-        let n = h.payload_len as usize;
-        let is_text = match h.opcode {
-            OP_TEXT => true,
-            OP_CONTINUATION => self.message == Some(OP_TEXT),
-            _ => false,
-        };
-        let complete = inp.get(hl..total);
-        let room = out.len() >= frame::server_header_len(h.payload_len) + n;
-        let src = match complete {
-            Some(src) if room => src,
-            // Not echoed yet; fail now if the text that is here is invalid.
-            _ if is_text => {
-                let avail = inp.get(hl..total.min(inp.len())).unwrap_or_default();
-                return self.precheck_text(&h, mask, avail, out);
-            }
-            _ => return None,
-        };
-        let precheck = self
-            .precheck
-            .take()
-            .filter(|pc| is_text && pc.header == h && pc.checked <= n);
-        self.begin_frame(h.opcode);
-        // Resume the UTF-8 check where the early check of this frame stopped.
-        let checked = match precheck {
-            Some(pc) => {
-                self.utf8 = pc.utf8;
-                pc.checked
-            }
-            None => 0,
-        };
-        match self.emit_fragment(h.fin, mask, 0, checked, src, out) {
-            Ok(w) => Some((total, w)),
-            Err(()) => Some((
-                0,
-                self.fail(INVALID_PAYLOAD, "invalid UTF-8 in text message", None, out),
-            )),
-        }
-    }
-
-    /// Check the UTF-8 of the payload bytes `avail` of a whole-sized text
-    /// frame `h` that cannot be echoed yet, resuming after the bytes an
-    /// earlier call already checked, and remember how far it got. Fails the
-    /// connection with 1007 at the first invalid byte; otherwise waits.
-    fn precheck_text(
-        &mut self,
-        h: &FrameHeader,
-        mask: [u8; 4],
-        avail: &[u8],
-        out: &mut [u8],
-    ) -> Step {
-        let (mut checked, mut utf8) = match self.precheck.take() {
-            Some(pc) if pc.header == *h && pc.checked <= avail.len() => (pc.checked, pc.utf8),
-            // A new message starts from scratch; a continuation from the
-            // message's state, which only this frame's echo will change.
-            _ if h.opcode == OP_TEXT => (0, Utf8Validator::new()),
-            _ => (0, self.utf8.clone()),
-        };
-        let mut buf = [0u8; PRECHECK_CHUNK];
-        while let Some(rest) = avail.get(checked..).filter(|r| !r.is_empty()) {
-            let src = &rest[..rest.len().min(PRECHECK_CHUNK)];
-            let dst = &mut buf[..src.len()];
-            apply_mask_copy(src, dst, mask, checked);
-            if utf8.feed(dst).is_err() {
-                return Some((
-                    0,
-                    self.fail(INVALID_PAYLOAD, "invalid UTF-8 in text message", None, out),
-                ));
-            }
-            checked += src.len();
-        }
-        self.precheck = Some(Precheck {
-            header: *h,
-            checked,
-            utf8,
-        });
-        None
-    }
-
-    /// The protocol rules a header can break on its own (besides the
-    /// length limit), checked in a fixed order.
+    /// The rules a header breaks on its own, checked in a fixed order.
     fn header_error(&self, h: &FrameHeader) -> Option<&'static str> {
-        if h.rsv != 0 {
+        let data_start = matches!(h.opcode, OP_TEXT | OP_BINARY);
+        let allowed = if data_start {
+            self.config.message_rsv
+        } else {
+            0
+        };
+        if h.rsv & !allowed != 0 {
             return Some("reserved bits set");
         }
         if !matches!(
@@ -547,8 +428,10 @@ impl EchoSession {
         ) {
             return Some("unknown opcode");
         }
-        if h.mask.is_none() {
-            return Some("unmasked frame");
+        match (self.role.is_server(), h.mask.is_some()) {
+            (true, false) => return Some("unmasked frame"),
+            (false, true) => return Some("masked frame from a server"),
+            _ => {}
         }
         if h.is_control() {
             if h.payload_len > MAX_CONTROL_PAYLOAD as u64 {
@@ -559,86 +442,304 @@ impl EchoSession {
             }
             return None;
         }
-        match (h.opcode, self.message) {
+        match (h.opcode, &self.incoming) {
             (OP_CONTINUATION, None) => Some("continuation without a message"),
             (OP_TEXT | OP_BINARY, Some(_)) => Some("data frame inside a fragmented message"),
             _ => None,
         }
     }
 
-    /// Act on a complete control frame (answered in place, even between
-    /// fragments of a message).
-    fn control_frame(
-        &mut self,
-        opcode: u8,
-        mask: [u8; 4],
-        hl: usize,
-        len: usize,
-        inp: &[u8],
-        out: &mut [u8],
-    ) -> Step {
-        let total = hl + len;
-        let src = inp.get(hl..total)?;
-        match opcode {
-            OP_PING => {
-                let dst = out.get_mut(..2 + len)?;
-                frame::encode_header(true, OP_PONG, len as u64, dst);
-                apply_mask_copy(src, &mut dst[2..], mask, 0);
-                Some((total, 2 + len))
+    /// Parse and act on the frame header at the start of `input`.
+    fn frame<'a>(&mut self, input: &'a mut [u8]) -> Step<'a> {
+        let (h, hl) = match frame::parse_header(input) {
+            Ok(Some(x)) => x,
+            Ok(None) => return Step::wait(),
+            Err(HeaderError::LengthTopBitSet) => {
+                return self.fail(PROTOCOL_ERROR, "frame length top bit set")
             }
-            // Unsolicited or answering our ping: nothing to do either way.
-            OP_PONG => Some((total, 0)),
-            _ => self.close_frame(src, mask, total, out),
+        };
+        if let Some(reason) = self.header_error(&h) {
+            return self.fail(PROTOCOL_ERROR, reason);
+        }
+        if h.is_control() {
+            return self.control_frame(&h, hl, input);
+        }
+        if h.payload_len > self.config.max_frame_len {
+            return self.fail_with(Failure {
+                code: MESSAGE_TOO_BIG,
+                reason: "frame too big",
+                frame_len: h.payload_len,
+                received_code: None,
+            });
+        }
+        let before = self.incoming.as_ref().map_or(0, |m| m.announced);
+        if before.saturating_add(h.payload_len) > self.config.max_message_len {
+            return self.fail_with(Failure {
+                code: MESSAGE_TOO_BIG,
+                reason: "message too big",
+                frame_len: h.payload_len,
+                received_code: None,
+            });
+        }
+        // payload_len < 2^63, so this cannot overflow.
+        let total = hl as u64 + h.payload_len;
+        if total > self.config.whole_frame_max as u64 {
+            self.begin_frame(&h);
+            let st = Streamed {
+                remaining: h.payload_len,
+                len: h.payload_len,
+                mask: h.mask,
+                phase: 0,
+                fin: h.fin,
+                first: true,
+            };
+            self.stream = Some(st);
+            // The first piece in the same call, if any payload is here.
+            let mut step = match input.get_mut(hl..) {
+                Some(rest) => self.streamed_piece(st, rest),
+                None => Step::wait(),
+            };
+            step.consumed += hl;
+            return step;
+        }
+        self.whole_frame(&h, hl, total as usize, input)
+    }
+
+    /// Start a frame whose header is accepted: a TEXT or BINARY frame opens
+    /// the message, a continuation extends it.
+    fn begin_frame(&mut self, h: &FrameHeader) {
+        self.stats.frames_in += 1;
+        if h.opcode != OP_CONTINUATION {
+            let kind = if h.opcode == OP_TEXT {
+                MessageKind::Text
+            } else {
+                MessageKind::Binary
+            };
+            self.incoming = Some(Incoming {
+                kind,
+                rsv: h.rsv,
+                announced: 0,
+                first: true,
+                utf8: (kind == MessageKind::Text && h.rsv == 0).then(Utf8Validator::new),
+            });
+        }
+        if let Some(m) = self.incoming.as_mut() {
+            m.announced += h.payload_len;
         }
     }
 
-    /// Answer the peer's close frame (or fail on an invalid one).
-    fn close_frame(&mut self, src: &[u8], mask: [u8; 4], total: usize, out: &mut [u8]) -> Step {
-        let mut buf = [0u8; MAX_CONTROL_PAYLOAD];
-        let payload = buf.get_mut(..src.len())?;
-        apply_mask_copy(src, payload, mask, 0);
-        let (code, text) = match payload {
-            [] => {
-                let info = CloseInfo {
-                    sent_code: None,
-                    received_code: None,
-                    peer_initiated: true,
-                    reason: "client closed",
-                };
-                return Some((total, self.queue_close(None, &[], info, out)));
-            }
-            [_] => {
-                return Some((
-                    0,
-                    self.fail(PROTOCOL_ERROR, "close payload of 1 byte", None, out),
-                ))
-            }
-            [a, b, text @ ..] => (u16::from_be_bytes([*a, *b]), text),
-        };
-        if !close::is_valid_received_code(code) {
-            return Some((
-                0,
-                self.fail(PROTOCOL_ERROR, "invalid close code", Some(code), out),
-            ));
+    /// Whether a frame's payload is UTF-8 checked here: text (of the new
+    /// message, or of the open one for a continuation) that no extension
+    /// transforms.
+    fn checks_utf8(&self, h: &FrameHeader) -> bool {
+        match h.opcode {
+            OP_TEXT => h.rsv == 0,
+            _ => self.incoming.as_ref().is_some_and(|m| m.utf8.is_some()),
         }
-        if core::str::from_utf8(text).is_err() {
-            return Some((
-                0,
-                self.fail(
-                    INVALID_PAYLOAD,
-                    "invalid UTF-8 in close reason",
-                    Some(code),
-                    out,
-                ),
-            ));
-        }
-        let info = CloseInfo {
-            sent_code: Some(code),
-            received_code: Some(code),
-            peer_initiated: true,
-            reason: "client closed",
+    }
+
+    /// A data frame that is delivered whole: wait until it is complete,
+    /// checking the UTF-8 of text as it arrives so that invalid text fails
+    /// the connection at once.
+    fn whole_frame<'a>(
+        &mut self,
+        h: &FrameHeader,
+        hl: usize,
+        total: usize,
+        input: &'a mut [u8],
+    ) -> Step<'a> {
+        let checks = self.checks_utf8(h);
+        let n = total - hl;
+        // Bytes the early check already unmasked and validated.
+        let (checked, utf8) = match self.partial.take() {
+            Some(p) if p.header == *h && p.checked <= n => (p.checked, Some(p.utf8)),
+            _ => (0, None),
         };
-        Some((total, self.queue_close(Some(code), &[], info, out)))
+        let mut utf8 = match utf8 {
+            Some(v) => v,
+            None if !checks => Utf8Validator::new(),
+            None if h.opcode == OP_TEXT => Utf8Validator::new(),
+            None => self
+                .incoming
+                .as_ref()
+                .and_then(|m| m.utf8.clone())
+                .unwrap_or_default(),
+        };
+        let avail = input.len().min(total);
+        let Some(payload) = input.get_mut(hl..avail) else {
+            return Step::wait();
+        };
+        if avail < total && !checks {
+            return Step::wait();
+        }
+        if let (Some(mask), Some(fresh)) = (h.mask, payload.get_mut(checked..)) {
+            apply_mask(fresh, mask, checked);
+        }
+        if checks {
+            let fresh = payload.get(checked..).unwrap_or_default();
+            let complete = avail == total;
+            if utf8.feed(fresh).is_err() || (complete && h.fin && !utf8.is_complete()) {
+                return self.fail(INVALID_PAYLOAD, "invalid UTF-8 in text message");
+            }
+            if !complete {
+                self.partial = Some(Partial {
+                    header: *h,
+                    checked: payload.len(),
+                    utf8,
+                });
+                return Step::wait();
+            }
+        }
+        self.begin_frame(h);
+        let Some(m) = self.incoming.as_mut() else {
+            return Step::wait();
+        };
+        if checks {
+            m.utf8 = Some(utf8);
+        }
+        let piece = DataPiece {
+            kind: m.kind,
+            rsv: m.rsv,
+            message_start: m.first,
+            frame_start: true,
+            frame_end: true,
+            message_end: h.fin,
+            frame_len: h.payload_len,
+            payload: &mut input[hl..total],
+        };
+        m.first = false;
+        self.stats.bytes_in = self.stats.bytes_in.saturating_add(h.payload_len);
+        if h.fin {
+            self.incoming = None;
+            self.stats.messages_in += 1;
+        }
+        Step {
+            consumed: total,
+            event: Some(Event::Data(piece)),
+        }
+    }
+
+    /// Deliver the next piece of a streamed frame.
+    fn streamed_piece<'a>(&mut self, st: Streamed, input: &'a mut [u8]) -> Step<'a> {
+        let n = st.remaining.min(input.len() as u64) as usize;
+        if n == 0 && st.remaining > 0 {
+            return Step::wait();
+        }
+        let Some(m) = self.incoming.as_mut() else {
+            // A streamed frame always belongs to a message.
+            self.stream = None;
+            return Step::wait();
+        };
+        let payload = &mut input[..n];
+        if let Some(mask) = st.mask {
+            apply_mask(payload, mask, usize::from(st.phase));
+        }
+        let last = n as u64 == st.remaining;
+        let message_end = last && st.fin;
+        if let Some(v) = m.utf8.as_mut() {
+            if v.feed(payload).is_err() || (message_end && !v.is_complete()) {
+                return self.fail(INVALID_PAYLOAD, "invalid UTF-8 in text message");
+            }
+        }
+        let piece = DataPiece {
+            kind: m.kind,
+            rsv: m.rsv,
+            message_start: m.first,
+            frame_start: st.first,
+            frame_end: last,
+            message_end,
+            frame_len: st.len,
+            payload,
+        };
+        m.first = false;
+        self.stats.bytes_in = self.stats.bytes_in.saturating_add(n as u64);
+        self.stream = if last {
+            None
+        } else {
+            Some(Streamed {
+                remaining: st.remaining - n as u64,
+                phase: ((usize::from(st.phase) + n) % 4) as u8,
+                first: false,
+                ..st
+            })
+        };
+        if message_end {
+            self.incoming = None;
+            self.stats.messages_in += 1;
+        }
+        Step {
+            consumed: n,
+            event: Some(Event::Data(piece)),
+        }
+    }
+
+    /// A complete control frame (control frames are always delivered whole,
+    /// also between the fragments of a message).
+    fn control_frame<'a>(&mut self, h: &FrameHeader, hl: usize, input: &'a mut [u8]) -> Step<'a> {
+        let total = hl + h.payload_len as usize;
+        let Some(payload) = input.get_mut(hl..total) else {
+            return Step::wait();
+        };
+        if let Some(mask) = h.mask {
+            apply_mask(payload, mask, 0);
+        }
+        self.stats.frames_in += 1;
+        let event = match h.opcode {
+            OP_PING => Event::Ping(payload),
+            OP_PONG => Event::Pong(payload),
+            _ => return self.close_frame(payload, total),
+        };
+        Step {
+            consumed: total,
+            event: Some(event),
+        }
+    }
+
+    /// The peer's close frame: valid, or a protocol error.
+    fn close_frame<'a>(&mut self, payload: &'a [u8], total: usize) -> Step<'a> {
+        let (code, reason) = match payload {
+            [] => (None, ""),
+            [_] => return self.fail(PROTOCOL_ERROR, "close payload of 1 byte"),
+            [a, b, text @ ..] => {
+                let code = u16::from_be_bytes([*a, *b]);
+                if !close::is_valid_received_code(code) {
+                    return self.fail_with(Failure {
+                        code: PROTOCOL_ERROR,
+                        reason: "invalid close code",
+                        frame_len: 0,
+                        received_code: Some(code),
+                    });
+                }
+                match core::str::from_utf8(text) {
+                    Ok(reason) => (Some(code), reason),
+                    Err(_) => {
+                        return self.fail_with(Failure {
+                            code: INVALID_PAYLOAD,
+                            reason: "invalid UTF-8 in close reason",
+                            frame_len: 0,
+                            received_code: Some(code),
+                        })
+                    }
+                }
+            }
+        };
+        self.receiving = Receiving::CloseReceived(code);
+        self.stream = None;
+        self.partial = None;
+        self.incoming = None;
+        Step {
+            consumed: total,
+            event: Some(Event::Close(CloseFrame { code, reason })),
+        }
+    }
+}
+
+impl Step<'_> {
+    fn wait() -> Step<'static> {
+        Step {
+            consumed: 0,
+            event: None,
+        }
     }
 }
 

@@ -1,5 +1,0 @@
-#![no_main]
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    ngx_websocket_codec_fuzz::session_split::check(data);
-});

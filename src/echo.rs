@@ -1,0 +1,14 @@
+//! `websocket_echo`: every message goes back to the client as it came.
+//!
+//! The endpoint is the codec's echo logic (`ngx_websocket_codec::echo`) on
+//! the engine's buffer: each echoed payload is sent from where it was
+//! received, under a new header. Everything else a WebSocket needs
+//! (handshake, pings, timeouts, closing, logging) is the engine's.
+
+use ngx_websocket_codec::echo::Progress;
+use ngx_websocket_codec::{FrameBuffer, Session};
+
+/// Decode what the buffer holds and queue the echoes.
+pub fn process(session: &mut Session, buf: &mut FrameBuffer) -> Progress {
+    ngx_websocket_codec::echo::process(session, buf)
+}
