@@ -1,0 +1,242 @@
+# Subprotocols and the Origin allow-list as a real browser meets them:
+# Debian's headless Chromium, driven by playwright-core (t/browser/policy.js),
+# loads t/browser/policy.html from one of two origins served by this test's
+# nginx and opens a WebSocket from it (new WebSocket(url, protocols)), then
+# reports what the page saw, read from its DOM.
+#
+# The endpoints on PORT have `websocket_protocols chat.v2 chat` and
+# `websocket_origins http://127.0.0.1:PORT`; /chat-required also has
+# `websocket_require_protocol on`. PORT2 serves only the page: a foreign
+# origin. Checked:
+#   - the page from PORT offering ["chat", "chat.v2"] opens with ws.protocol
+#     "chat.v2" (the server's order wins over the browser's) and echoes;
+#   - offering nothing, /chat opens with ws.protocol "" and echoes;
+#   - offering ["superchat"], /chat answers 101 without a subprotocol, and
+#     the browser fails that connection itself (the WHATWG WebSocket
+#     standard: a client that offered subprotocols fails a 101 that selects
+#     none), so it never opens;
+#   - /chat-required refuses ["superchat"] and no offer with 400 (never
+#     opens, error, close 1006), and opens for ["chat"] with "chat";
+#   - the page from PORT2 never opens /chat (error, close 1006, Chromium
+#     names the 403) and the error log has the 403 naming its origin;
+#   - the access log (a log_format of this file) has $websocket_protocol and
+#     $websocket_closed_by of each connection, the status of each refusal
+#     and the Origin sent.
+#
+# Needs node, /usr/bin/chromium and t/browser/node_modules (scripts/lib.sh
+# ensure_browser_deps).
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use File::Path qw(make_path remove_tree);
+use JSON::PP qw(decode_json);
+use Test::More;
+use Time::HiRes qw(time);
+use WsTest;
+
+binmode Test::More->builder->$_, ":encoding(UTF-8)" for qw(output failure_output todo_output);
+
+my $dir = "$FindBin::Bin/browser";
+my $chromium = $ENV{CHROMIUM} // '/usr/bin/chromium';
+
+# Not a skip: without the browser this file cannot vouch for anything.
+my @missing;
+push @missing, 'node' unless grep { -x "$_/node" } split /:/, $ENV{PATH};
+push @missing, $chromium unless -x $chromium;
+push @missing, "$dir/node_modules/playwright-core" unless -d "$dir/node_modules/playwright-core";
+ok !@missing, 'node, Chromium and playwright-core are installed'
+    or diag "missing: @missing (scripts/lib.sh ensure_browser_deps installs them)";
+BAIL_OUT("browser test dependencies missing: @missing") if @missing;
+
+my $config = <<'EOF';
+%%TEST_GLOBALS%%
+events { worker_connections 1024; }
+http {
+    %%TEST_GLOBALS_HTTP%%
+    log_format policy 'case=$arg_case status=$status origin="$http_origin" '
+                      'offered="$http_sec_websocket_protocol" protocol="$websocket_protocol" '
+                      'closed_by=$websocket_closed_by';
+
+    # The WebSocket endpoints, and the page from the allowed origin.
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        access_log %%PREFIX%%/logs/access.log policy;
+
+        location = /chat {
+            websocket_echo;
+            websocket_protocols chat.v2 chat;
+            websocket_origins http://127.0.0.1:%%PORT%%;
+        }
+        location = /chat-required {
+            websocket_echo;
+            websocket_protocols chat.v2 chat;
+            websocket_origins http://127.0.0.1:%%PORT%%;
+            websocket_require_protocol on;
+        }
+        location = /policy.html {
+            alias "@PAGE@";
+        }
+        location / {
+            return 404;
+        }
+    }
+
+    # A foreign origin: the same page, no endpoint.
+    server {
+        listen 127.0.0.1:%%PORT2%%;
+        access_log %%PREFIX%%/logs/access.log policy;
+
+        location = /policy.html {
+            alias "@PAGE@";
+        }
+        location / {
+            return 404;
+        }
+    }
+}
+EOF
+# @PAGE@: the probe page, served by both servers.
+$config =~ s/\@PAGE\@/$dir\/policy.html/g;
+
+my $t = WsTest->new;
+$t->write_config($config);
+$t->run;
+
+my ($port, $port2) = ($t->port, $t->port2);
+my $own     = "http://127.0.0.1:$port";
+my $foreign = "http://127.0.0.1:$port2";
+my $ws      = "ws://127.0.0.1:$port";
+my $text    = "hello chat \x{2713}";
+
+# Each case: the page's origin, the endpoint (?case= names it in the
+# access log), the subprotocols offered.
+my @cases = (
+    { name => 'prefer',       page => "$own/policy.html",     ws => "$ws/chat?case=prefer",
+      protocols => ['chat', 'chat.v2'] },
+    { name => 'no-offer',     page => "$own/policy.html",     ws => "$ws/chat?case=no-offer",
+      protocols => [] },
+    { name => 'superchat',    page => "$own/policy.html",     ws => "$ws/chat?case=superchat",
+      protocols => ['superchat'] },
+    { name => 'require-ok',   page => "$own/policy.html",     ws => "$ws/chat-required?case=require-ok",
+      protocols => ['chat'] },
+    { name => 'require-superchat', page => "$own/policy.html", ws => "$ws/chat-required?case=require-superchat",
+      protocols => ['superchat'] },
+    { name => 'require-no-offer',  page => "$own/policy.html", ws => "$ws/chat-required?case=require-no-offer",
+      protocols => [] },
+    { name => 'foreign',      page => "$foreign/policy.html", ws => "$ws/chat?case=foreign",
+      protocols => ['chat', 'chat.v2'] },
+);
+$_->{text} = $text for @cases;
+
+my $outdir = $t->prefix . '/browser';
+make_path($outdir);
+my $start = time;
+my ($rc, $out) = $t->run_cmd('node', "$dir/policy.js", $outdir, JSON::PP->new->utf8->encode(\@cases));
+my $took = time - $start;
+# Chromium's last processes may still write to the profile for a moment
+# after node exits; remove it so the prefix can be removed cleanly.
+for (1 .. 50) {
+    remove_tree("$outdir/profile", { error => \my $err });
+    last unless -e "$outdir/profile";
+    select undef, undef, undef, 0.2;
+}
+is $rc, 0, 'policy.js drove Chromium to the end' or diag $out;
+cmp_ok $took, '<', 60, sprintf 'the browser run took %.1f s', $took;
+
+my @results = map { my $r = eval { decode_json($_) }; $r ? $r : () } grep { /^\{/ } split /\n/, $out;
+ok !grep({ $_->{fatal} } @results), 'no fatal error in policy.js'
+    or diag join "\n", map { $_->{fatal} // () } @results;
+my %r = map { ($_->{name} // '') => $_ } @results;
+note sprintf '%s: %d ms', $_->{name}, $_->{ms} // -1 for grep { $_->{name} } @results;
+
+# Runs the assertions on one case's page report; shows the report if any
+# of them failed.
+sub case_ok {
+    my ($name, $checks) = @_;
+    my $r = $r{$name} // { errors => ['no result'] };
+    my $failed = grep { !$_ } Test::More->builder->summary;
+    is_deeply $r->{errors}, [], "$name: the page ran the probe";
+    is $r->{status}, 'done', "$name: the probe finished (saw the close event)";
+    $checks->($r, $r->{result} // '', join("\n", @{ $r->{console} // [] }));
+    diag "$name: what the page reported:\n", explain $r
+        if grep({ !$_ } Test::More->builder->summary) > $failed;
+}
+
+# A connection the page saw open, echo one message, and close cleanly.
+sub opened_ok {
+    my ($name, $protocol, $result, $console) = @_;
+    like $result, qr/^open protocol="\Q$protocol\E"$/m, qq{$name: it opens, ws.protocol is "$protocol"};
+    like $result, qr/^message "\Q$text\E"$/m, "$name: the text message echoes";
+    like $result, qr/^close code=1000 clean=true /m, "$name: the page closes it cleanly with 1000";
+    unlike $result, qr/^(?:error|timeout)$/m, "$name: no error event";
+    unlike $console, qr/^error/m, "$name: no console error";
+}
+
+# A connection that must never open: the page sees only an error and 1006,
+# and Chromium's console message says why ($why).
+sub failed_ok {
+    my ($name, $why, $result, $console) = @_;
+    unlike $result, qr/^open /m, "$name: it never opens";
+    like $result, qr/^error\nclose code=1006 clean=false /m, "$name: an error event, then close 1006, not clean";
+    like $console, qr/^error: WebSocket connection to '\Q$ws\E[^']*' failed: .*\Q$why\E/m,
+        "$name: Chromium says: $why";
+}
+
+case_ok(prefer => sub {
+    my ($r, $res, $con) = @_;
+    is $r->{origin}, $own, 'prefer: the page is on the allowed origin';
+    # Offered ["chat", "chat.v2"]: the server's order wins.
+    opened_ok('prefer', 'chat.v2', $res, $con);
+});
+case_ok('no-offer' => sub { opened_ok('no-offer', '', $_[1], $_[2]) });
+case_ok(superchat => sub {
+    failed_ok('superchat', "Sent non-empty 'Sec-WebSocket-Protocol' header but no response was received",
+        $_[1], $_[2]);
+});
+case_ok('require-ok' => sub { opened_ok('require-ok', 'chat', $_[1], $_[2]) });
+case_ok('require-superchat' => sub { failed_ok('require-superchat', 'Unexpected response code: 400', $_[1], $_[2]) });
+case_ok('require-no-offer' => sub { failed_ok('require-no-offer', 'Unexpected response code: 400', $_[1], $_[2]) });
+case_ok(foreign => sub {
+    my ($r, $res, $con) = @_;
+    is $r->{origin}, $foreign, 'foreign: the page is on the other origin';
+    failed_ok('foreign', 'Unexpected response code: 403', $res, $con);
+});
+
+# The server's side.
+my $refused = qr/\[info\] .*websocket: upgrade refused with 403: origin "\Q$foreign\E" is not in websocket_origins/;
+ok $t->wait_for_log($refused), "the error log has the 403 naming origin $foreign, at info";
+is $t->count_log(qr/upgrade refused with 403/), 1, 'no other request was refused for its origin';
+is $t->count_log(qr/upgrade refused with 400: no subprotocol of websocket_protocols offered/), 2,
+    'the error log has the 400 of both refused /chat-required requests';
+
+# The access log line of a WebSocket is written when it ends; the page
+# closed each one it opened ($websocket_closed_by "client"). The superchat
+# one was answered with 101 (without a subprotocol) and failed by the
+# browser, which dropped the TCP connection without a close frame. The
+# request headers are still there for the log of a refusal: Chromium offers
+# the subprotocols in the page's order (for a WebSocket the module keeps
+# only a few headers for its log line, not this one).
+my %want = (
+    prefer              => { status => 101, origin => $own, protocol => 'chat.v2', closed_by => 'client' },
+    'no-offer'          => { status => 101, origin => $own, protocol => '-', closed_by => 'client' },
+    superchat           => { status => 101, origin => $own, protocol => '-', closed_by => 'dropped' },
+    'require-ok'        => { status => 101, origin => $own, protocol => 'chat', closed_by => 'client' },
+    'require-superchat' => { status => 400, origin => $own, protocol => '-', offered => 'superchat' },
+    'require-no-offer'  => { status => 400, origin => $own, protocol => '-', offered => '-' },
+    foreign             => { status => 403, origin => $foreign, protocol => '-', offered => 'chat, chat.v2' },
+);
+for my $name (map { $_->{name} } @cases) {
+    my $line = $t->wait_for_log(qr/^case=\Q$name\E /, log => 'access') // '';
+    my %got;
+    while ($line =~ /(\w+)=(?:"([^"]*)"|(\S+))/g) { $got{$1} = $2 // $3 }
+    my $want = $want{$name};
+    my %have = map { ($_ => $got{$_}) } keys %$want;
+    is_deeply \%have, $want, "access log of $name: "
+        . join(' ', map { "$_=$want->{$_}" } sort keys %$want)
+        or diag "line: $line";
+}
+
+$t->stop;
+done_testing;
