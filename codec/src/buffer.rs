@@ -359,6 +359,15 @@ impl FrameBuffer {
         n
     }
 
+    /// The pending output, in order, one slice a segment (for a gathering
+    /// write that builds its own vector).
+    pub fn segments(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.count).map(move |i| {
+            let s = self.segments[(self.first + i) % SEGMENTS];
+            &self.data[s.from..s.to]
+        })
+    }
+
     /// `n` bytes of output were sent (at most [`output_len`](Self::output_len)).
     pub fn sent(&mut self, mut n: usize) {
         while n > 0 && self.count > 0 {

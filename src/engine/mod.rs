@@ -42,7 +42,7 @@ use ngx_websocket_codec::{close as codes, FrameBuffer, Session};
 
 use crate::config::{EndpointKind, LocConf};
 use request::RequestRecord;
-use socket::{clear_timer, set_timer, take_timedout, timer_set, Io, Socket, MAX_IOVECS};
+use socket::{clear_timer, set_timer, take_timedout, timer_set, Io, Socket};
 
 /// Who sent the first close frame (`$websocket_closed_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -493,9 +493,7 @@ impl WsConn {
         if !buf.has_output() || socket.nginx_buffered() || !socket.write_ready() {
             return Ok(false);
         }
-        let mut parts = [&[][..]; MAX_IOVECS];
-        let n = buf.output(&mut parts);
-        match socket.send(&parts[..n]) {
+        match socket.send(buf.segments()) {
             Io::Done(sent) => {
                 buf.sent(sent);
                 Ok(sent > 0)

@@ -2,6 +2,8 @@
 //! writes, readiness, timers and flags. Every `unsafe` that touches the
 //! connection of an upgraded WebSocket is here.
 
+use core::mem::MaybeUninit;
+
 use ngx::ffi::{
     iovec, ngx_add_timer, ngx_connection_t, ngx_del_timer, ngx_event_t, ngx_handle_read_event,
     ngx_handle_write_event, ngx_int_t, ngx_iovec_t, ngx_log_t, ngx_msec_t, ngx_writev, NGX_AGAIN,
@@ -48,11 +50,12 @@ impl Socket {
         }
     }
 
-    /// Sends `parts` in order. Plain connections: one `writev`. TLS: one
-    /// `SSL_write` per part (the frame buffer joins small frames, so parts
-    /// are long), stopping at the first short write. Counts the bytes in
-    /// the connection's `sent`, which `$bytes_sent` reports.
-    pub fn send(self, parts: &[&[u8]]) -> Io {
+    /// Sends `parts` in order, at most [`MAX_IOVECS`] of them. Plain
+    /// connections: one `writev`. TLS: one `SSL_write` per part (the frame
+    /// buffer joins small frames, so parts are long), stopping at the first
+    /// short write. Counts the bytes in the connection's `sent`, which
+    /// `$bytes_sent` reports.
+    pub fn send<'a>(self, parts: impl Iterator<Item = &'a [u8]>) -> Io {
         let io = if self.is_tls() {
             self.send_each(parts)
         } else {
@@ -65,18 +68,15 @@ impl Socket {
         io
     }
 
-    fn writev(self, parts: &[&[u8]]) -> Io {
-        let mut iov = [iovec {
-            iov_base: core::ptr::null_mut(),
-            iov_len: 0,
-        }; MAX_IOVECS];
+    fn writev<'a>(self, parts: impl Iterator<Item = &'a [u8]>) -> Io {
+        let mut iov = [const { MaybeUninit::<iovec>::uninit() }; MAX_IOVECS];
         let mut count = 0;
         let mut size = 0;
-        for (slot, part) in iov.iter_mut().zip(parts.iter().filter(|p| !p.is_empty())) {
-            *slot = iovec {
+        for (slot, part) in iov.iter_mut().zip(parts.filter(|p| !p.is_empty())) {
+            slot.write(iovec {
                 iov_base: part.as_ptr().cast_mut().cast(),
                 iov_len: part.len(),
-            };
+            });
             count += 1;
             size += part.len();
         }
@@ -84,13 +84,14 @@ impl Socket {
             return Io::Done(0);
         }
         let mut vec = ngx_iovec_t {
-            iovs: iov.as_mut_ptr(),
+            iovs: iov.as_mut_ptr().cast(),
             count: count as _,
             size,
             nalloc: MAX_IOVECS as _,
         };
-        // SAFETY: the iovecs point at live slices that the kernel only reads;
-        // `ngx_writev` retries EINTR and reports EAGAIN.
+        // SAFETY: the first `count` iovecs are initialised and point at live
+        // slices that the kernel only reads; `ngx_writev` retries EINTR and
+        // reports EAGAIN.
         let n = unsafe { ngx_writev(self.c, &mut vec) };
         if n == NGX_AGAIN as isize || (n >= 0 && (n as usize) < size) {
             // Unlike `c->send`, `ngx_writev` leaves `ready` set: clear it, or
@@ -105,9 +106,9 @@ impl Socket {
         }
     }
 
-    fn send_each(self, parts: &[&[u8]]) -> Io {
+    fn send_each<'a>(self, parts: impl Iterator<Item = &'a [u8]>) -> Io {
         let mut total = 0;
-        for part in parts.iter().filter(|p| !p.is_empty()) {
+        for part in parts.take(MAX_IOVECS).filter(|p| !p.is_empty()) {
             // SAFETY: `send` is set for every connection; it only reads `part`.
             let n = unsafe {
                 ((*self.c).send.unwrap_unchecked())(self.c, part.as_ptr().cast_mut(), part.len())

@@ -548,6 +548,10 @@ impl Session {
         total: usize,
         input: &'a mut [u8],
     ) -> Step<'a> {
+        // The common case first: a one-frame message that is all here.
+        if h.fin && h.opcode != OP_CONTINUATION && self.partial.is_none() && input.len() >= total {
+            return self.whole_message(h, hl, total, input);
+        }
         let checks = self.checks_utf8(h);
         let n = total - hl;
         // Bytes the early check already unmasked and validated.
@@ -616,6 +620,45 @@ impl Session {
         Step {
             consumed: total,
             event: Some(Event::Data(piece)),
+        }
+    }
+
+    /// A complete one-frame message (FIN, TEXT or BINARY) delivered whole:
+    /// no message state is needed before or after it.
+    fn whole_message<'a>(
+        &mut self,
+        h: &FrameHeader,
+        hl: usize,
+        total: usize,
+        input: &'a mut [u8],
+    ) -> Step<'a> {
+        let payload = &mut input[hl..total];
+        if let Some(mask) = h.mask {
+            apply_mask(payload, mask, 0);
+        }
+        let kind = if h.opcode == OP_TEXT {
+            if h.rsv == 0 && core::str::from_utf8(payload).is_err() {
+                return self.fail(INVALID_PAYLOAD, "invalid UTF-8 in text message");
+            }
+            MessageKind::Text
+        } else {
+            MessageKind::Binary
+        };
+        self.stats.frames_in += 1;
+        self.stats.messages_in += 1;
+        self.stats.bytes_in = self.stats.bytes_in.saturating_add(h.payload_len);
+        Step {
+            consumed: total,
+            event: Some(Event::Data(DataPiece {
+                payload,
+                kind,
+                rsv: h.rsv,
+                message_start: true,
+                frame_start: true,
+                frame_end: true,
+                message_end: true,
+                frame_len: h.payload_len,
+            })),
         }
     }
 
