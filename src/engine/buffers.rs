@@ -3,7 +3,7 @@
 //! A connection holds a buffer only while bytes are in flight: once its input
 //! and output are empty between messages it gives it back. Recycling buffers
 //! through a free list keeps that from becoming a `malloc`/`free` pair (and a
-//! zeroed 256 KiB page run) per message on a busy connection. nginx workers
+//! zeroed 128 KiB page run) per message on a busy connection. nginx workers
 //! are single-threaded, so the list is thread-local and needs no locking.
 
 use std::cell::RefCell;
@@ -13,18 +13,24 @@ use ngx_websocket_codec::FrameBuffer;
 /// Bytes of one connection's buffer: input is read into it and echoed
 /// frames are sent from it, in place (see the codec's `buffer` module).
 ///
-/// 256 KiB, one buffer where earlier versions had two of 128 KiB (input and
-/// output): the same memory per busy connection, but twice the bytes per
-/// `recv` and `send`, so bulk traffic pays half the system calls per message.
-/// Frames up to this size less about 1 KiB (header included) are echoed
-/// whole; larger ones stream through. An idle connection holds none.
-pub const CAPACITY: usize = 256 * 1024;
+/// 128 KiB, one buffer where earlier versions had two of 128 KiB (input and
+/// output): half the memory per busy connection, and one `recv` and one
+/// `send` still carry many frames (seven 16 KiB ones). A 256 KiB buffer
+/// halves the system calls again but costs more CPU per message on a core
+/// with 512 KiB of L2 cache (the unmasking pass then walks more than the
+/// cache keeps next to the kernel's own copies): 16 KiB echoes took 5.2 µs
+/// of worker CPU with 128 KiB, 6.4 µs with 256 KiB and 6.0 µs with 64 KiB
+/// (docs/design.md). Frames up to this size less about 1 KiB (header
+/// included) are echoed whole; larger ones stream through. An idle
+/// connection holds none.
+pub const CAPACITY: usize = 128 * 1024;
 /// Frames of at most this many bytes (header included) are delivered, and
 /// echoed, whole: what the buffer's input area holds.
 pub const WHOLE_FRAME_MAX: usize =
     CAPACITY - ngx_websocket_codec::buffer::SIDE - ngx_websocket_codec::buffer::HEADROOM;
-/// Most buffers kept for reuse per worker (8 MiB at most).
-const FREE_LIST_MAX: usize = 32;
+/// Most buffers kept for reuse per worker (8 MiB at most): enough for 64
+/// busy connections to take turns without `malloc` and a zeroed page run.
+const FREE_LIST_MAX: usize = 64;
 
 thread_local! {
     // Boxed: connections hold `Option<Box<FrameBuffer>>` (one pointer while
