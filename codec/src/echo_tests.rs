@@ -10,18 +10,7 @@ const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// A masked client frame with first byte `b0`, minimal length.
 fn raw(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![0u8; 14];
-    let n = frame::encode(
-        b0 & 0x80 != 0,
-        (b0 >> 4) & 7,
-        b0 & 0x0F,
-        payload.len() as u64,
-        Some(KEY),
-        &mut v,
-    );
-    v.truncate(n);
-    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    v
+    frame::test_frame(b0, payload, Some(KEY))
 }
 
 fn cframe(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {

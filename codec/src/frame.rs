@@ -159,6 +159,27 @@ pub fn encode(
     total
 }
 
+/// A whole frame for tests: first byte `b0` (FIN, RSV, opcode), minimal
+/// length, the payload masked with `mask` if given.
+#[cfg(test)]
+pub(crate) fn test_frame(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut v = vec![0u8; MAX_HEADER_LEN];
+    let n = encode(
+        b0 & 0x80 != 0,
+        (b0 >> 4) & 7,
+        b0 & 0x0F,
+        payload.len() as u64,
+        mask,
+        &mut v,
+    );
+    v.truncate(n);
+    match mask {
+        Some(k) => v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4])),
+        None => v.extend_from_slice(payload),
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,22 +27,7 @@ fn session_for(peer: Peer, config: Config) -> Session {
 
 /// A frame as `peer` sends it: first byte `b0`, minimal length.
 fn raw(peer: Peer, b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = (peer == Peer::Client).then_some(KEY);
-    let mut v = vec![0u8; 14];
-    let n = frame::encode(
-        b0 & 0x80 != 0,
-        (b0 >> 4) & 7,
-        b0 & 0x0F,
-        payload.len() as u64,
-        mask,
-        &mut v,
-    );
-    v.truncate(n);
-    match mask {
-        Some(k) => v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4])),
-        None => v.extend_from_slice(payload),
-    }
-    v
+    frame::test_frame(b0, payload, (peer == Peer::Client).then_some(KEY))
 }
 
 fn fr(peer: Peer, fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
