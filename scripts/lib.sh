@@ -177,11 +177,13 @@ build_module() {
         debian) configure_debian_nginx; dir=$DEBIAN_DIR ;;
         *) die "unknown target $target" ;;
     esac
+    # `|| die`: inside the $(...) callers use, `set -e` does not apply, and
+    # a failed build must not leave the previous .so to be tested.
     (
         cd "$ROOT"
         NGINX_SOURCE_DIR="$dir" NGINX_BUILD_DIR="$dir/objs" \
             cargo build --quiet --release -p ngx-websocket --target-dir "target/$target"
-    ) >&2
+    ) >&2 || die "cargo build of the module for $target failed"
     local so="$ROOT/target/$target/release/lib$MODULE_NAME.so"
     [ -f "$so" ] || die "module was not built: $so"
     echo "$so"

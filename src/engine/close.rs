@@ -32,8 +32,8 @@ pub(super) fn finish_attached(r: *mut ngx_http_request_t, c: *mut ngx_connection
     // array), and `ngx_http_run_posted_requests` returns at once once it is
     // destroyed. The request's module context still points at the state
     // while nginx logs the request, so the `$websocket_*` variables work;
-    // our event handlers are not called again: nginx installs its own
-    // (lingering close) or closes the connection.
+    // nginx installs its own event handlers (lingering close) or closes the
+    // connection, and ours do nothing once `finished` is set.
     unsafe {
         match how {
             Finish::Graceful => {

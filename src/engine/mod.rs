@@ -124,6 +124,9 @@ pub struct WsConn {
     started: ngx_msec_t,
     /// For the end-of-connection log once the request is gone.
     record: Option<Box<RequestRecord>>,
+    /// `finish` ran: an attached connection's state lives on until nginx
+    /// frees the request (its log line reads it), but no handler may act.
+    finished: bool,
 }
 
 /// Values the `$websocket_*` variables read.
@@ -238,6 +241,7 @@ pub unsafe fn take_over(
         // SAFETY: a plain read of nginx's cached time.
         started: unsafe { ngx_current_msec },
         record: None,
+        finished: false,
     });
 
     // Bytes the client sent right behind the handshake are already in
@@ -336,7 +340,7 @@ unsafe fn conn_of<'a, const DETACHED: bool>(ev: *mut ngx_event_t) -> Option<&'a 
         }
         let r = (*c).data.cast::<ngx_http_request_t>();
         let ws = *(*r).ctx.add(crate::module().ctx_index);
-        ws.cast::<WsConn>().as_mut()
+        ws.cast::<WsConn>().as_mut().filter(|ws| !ws.finished)
     }
 }
 
@@ -746,6 +750,7 @@ impl WsConn {
     fn finish(&mut self, how: Finish) {
         self.note_closer();
         self.socket.set_idle(false);
+        self.finished = true;
         if self.r.is_null() {
             return self.finish_detached(how);
         }
