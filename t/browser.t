@@ -25,17 +25,7 @@ use WsTest;
 
 binmode Test::More->builder->$_, ":encoding(UTF-8)" for qw(output failure_output todo_output);
 
-my $dir = "$FindBin::Bin/browser";
-my $chromium = $ENV{CHROMIUM} // '/usr/bin/chromium';
-
-# Not a skip: without the browser this file cannot vouch for anything.
-my @missing;
-push @missing, 'node' unless grep { -x "$_/node" } split /:/, $ENV{PATH};
-push @missing, $chromium unless -x $chromium;
-push @missing, "$dir/node_modules/playwright-core" unless -d "$dir/node_modules/playwright-core";
-ok !@missing, 'node, Chromium and playwright-core are installed'
-    or diag "missing: @missing (scripts/lib.sh ensure_browser_deps installs them)";
-BAIL_OUT("browser test dependencies missing: @missing") if @missing;
+my ($dir, $chromium) = WsTest::browser_prereqs();
 
 my $http = WsTest->new;
 $http->config_from_file('nginx-conf/echo.conf');

@@ -38,17 +38,7 @@ use WsTest;
 
 binmode Test::More->builder->$_, ":encoding(UTF-8)" for qw(output failure_output todo_output);
 
-my $dir = "$FindBin::Bin/browser";
-my $chromium = $ENV{CHROMIUM} // '/usr/bin/chromium';
-
-# Not a skip: without the browser this file cannot vouch for anything.
-my @missing;
-push @missing, 'node' unless grep { -x "$_/node" } split /:/, $ENV{PATH};
-push @missing, $chromium unless -x $chromium;
-push @missing, "$dir/node_modules/playwright-core" unless -d "$dir/node_modules/playwright-core";
-ok !@missing, 'node, Chromium and playwright-core are installed'
-    or diag "missing: @missing (scripts/lib.sh ensure_browser_deps installs them)";
-BAIL_OUT("browser test dependencies missing: @missing") if @missing;
+my ($dir, $chromium) = WsTest::browser_prereqs();
 
 my $config = <<'EOF';
 %%TEST_GLOBALS%%
@@ -229,8 +219,7 @@ my %want = (
 );
 for my $name (map { $_->{name} } @cases) {
     my $line = $t->wait_for_log(qr/^case=\Q$name\E /, log => 'access') // '';
-    my %got;
-    while ($line =~ /(\w+)=(?:"([^"]*)"|(\S+))/g) { $got{$1} = $2 // $3 }
+    my %got = WsTest::log_fields($line);
     my $want = $want{$name};
     my %have = map { ($_ => $got{$_}) } keys %$want;
     is_deeply \%have, $want, "access log of $name: "

@@ -59,9 +59,7 @@ sub line_for {
         $line;
     }, $timeout // 5);
     return undef unless $line;
-    my %f = ($line =~ /(\w+)=("[^"]*"|\[[^\]]*\]|\S*)/g);
-    s/^["\[](.*)["\]]$/$1/ for values %f;
-    return { %f, line => $line };
+    return { WsTest::log_fields($line), line => $line };
 }
 
 sub tag { 'log' . int(rand 1e9) }

@@ -123,8 +123,7 @@ my %want = (
 );
 for my $name (sort keys %want) {
     my $line = $t->wait_for_log(qr/^case=\Q$name\E /, log => 'access') // '';
-    my %got;
-    while ($line =~ /(\w+)=(?:"([^"]*)"|(\S+))/g) { $got{$1} = $2 // $3 }
+    my %got = WsTest::log_fields($line);
     my $want = $want{$name};
     my %have = map { ($_ => $got{$_}) } keys %$want;
     is_deeply \%have, $want, "access log of $name: "

@@ -150,10 +150,7 @@ impl WsConn {
         LogValues {
             closed_by: self.closed_by,
             close_sent: self.session.close_sent(),
-            close_received: self
-                .session
-                .close_received()
-                .or_else(|| self.session.failed().and(None)),
+            close_received: self.session.close_received(),
             stats: self.session.stats(),
             // SAFETY: a plain read of nginx's cached time.
             duration_ms: unsafe { ngx_current_msec }.wrapping_sub(self.started),

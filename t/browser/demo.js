@@ -16,7 +16,7 @@
 
 const fs = require("fs");
 const path = require("path");
-const { chromium } = require("playwright-core");
+const { launch } = require("./launch");
 
 const STEP_MS = 10000;
 const TEXT = "hello, nginx \u2713"; // 16 bytes in UTF-8
@@ -113,19 +113,7 @@ async function main() {
     console.error("usage: node demo.js OUTDIR URL PIDFILE [URL PIDFILE]...");
     process.exit(64);
   }
-  const context = await chromium.launchPersistentContext(path.join(outdir, "profile"), {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    // The page is on a self-signed certificate made by the test.
-    ignoreHTTPSErrors: true,
-    viewport: { width: 900, height: 540 },
-    timeout: 20000,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--ignore-certificate-errors",
-    ],
-  });
+  const context = await launch(outdir);
   try {
     let n = 0;
     for (let i = 0; i < pairs.length; i += 2) {

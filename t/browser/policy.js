@@ -14,8 +14,7 @@
 
 "use strict";
 
-const path = require("path");
-const { chromium } = require("playwright-core");
+const { launch } = require("./launch");
 
 const STEP_MS = 10000;
 const PROBE_MS = 8000;
@@ -56,19 +55,7 @@ async function main() {
     process.exit(64);
   }
   const cases = JSON.parse(casesJson);
-  // The same launch as demo.js.
-  const context = await chromium.launchPersistentContext(path.join(outdir, "profile"), {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    ignoreHTTPSErrors: true,
-    viewport: { width: 900, height: 540 },
-    timeout: 20000,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--ignore-certificate-errors",
-    ],
-  });
+  const context = await launch(outdir);
   try {
     for (const c of cases) {
       const page = await context.newPage();

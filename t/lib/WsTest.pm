@@ -1034,6 +1034,34 @@ sub ensure_nofile {
 
 # True when the suite runs with nginx under valgrind (scripts/memcheck):
 # timing and RSS figures then mean little, so tests scale down.
+# The `name=value` fields of a log line written with such a log_format
+# (values may be "quoted" or [bracketed]), as a hash.
+sub log_fields {
+    my ($line) = @_;
+    my %f;
+    while (($line // '') =~ /(\w+)=(?:"([^"]*)"|\[([^\]]*)\]|(\S*))/g) {
+        $f{$1} = $2 // $3 // $4;
+    }
+    return %f;
+}
+
+# The browser tests' dependencies: node, Chromium ($ENV{CHROMIUM}, default
+# /usr/bin/chromium) and playwright-core in t/browser. One assertion, and a
+# BAIL_OUT when something is missing: not a skip, since without them a
+# browser test cannot vouch for anything. Returns (t/browser, chromium).
+sub browser_prereqs {
+    my $dir = "$ROOT/t/browser";
+    my $chromium = $ENV{CHROMIUM} // '/usr/bin/chromium';
+    my @missing;
+    push @missing, 'node' unless grep { -x "$_/node" } split /:/, $ENV{PATH};
+    push @missing, $chromium unless -x $chromium;
+    push @missing, "$dir/node_modules/playwright-core" unless -d "$dir/node_modules/playwright-core";
+    Test::More::ok(!@missing, 'node, Chromium and playwright-core are installed')
+        or Test::More::diag("missing: @missing (scripts/lib.sh ensure_browser_deps installs them)");
+    Test::More::BAIL_OUT("browser test dependencies missing: @missing") if @missing;
+    return ($dir, $chromium);
+}
+
 sub under_memcheck { $ENV{TEST_NGINX_MEMCHECK} ? 1 : 0 }
 
 
