@@ -67,9 +67,10 @@ sub tag { 'log' . int(rand 1e9) }
 ### a client close #########################################################
 {
     my $tag = tag();
+    # From before the request: $request_time counts the handshake too.
+    my $t0 = time;
     my $c = $t->ws_connect("/ws?$tag", 'User-Agent' => 'ws-test/1.0', Referer => 'https://ref.example/page',
         Origin => 'https://origin.example', 'X-Forwarded-For' => '10.1.2.3', 'Sec-WebSocket-Protocol' => 'chat');
-    my $t0 = time;
     $c->echo_ok(1, 'hello', 'text echoes');
     $c->send_raw(ws_frame(opcode => 2, fin => 0, payload => 'x' x 10)
         . ws_frame(opcode => 0, fin => 0, payload => '')
