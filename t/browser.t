@@ -18,9 +18,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Copy qw(copy);
 use File::Path qw(make_path);
-use JSON::PP qw(decode_json);
 use Test::More;
-use Time::HiRes qw(time);
 use WsTest;
 
 binmode Test::More->builder->$_, ":encoding(UTF-8)" for qw(output failure_output todo_output);
@@ -45,24 +43,8 @@ my @pages = (
       ws => 'wss://127.0.0.1:' . $https->port . '/echo' },
 );
 
-my $outdir = $http->prefix . '/browser';
-make_path($outdir);
-my $start = time;
-($rc, $out) = $http->run_cmd('node', "$dir/demo.js", $outdir, map { ($_->{url}, $_->{t}->prefix . '/logs/nginx.pid') } @pages);
-my $took = time - $start;
-# Chromium's last processes may still write to the profile for a moment
-# after node exits; remove it here so the prefix can be removed cleanly.
-for (1 .. 50) {
-    File::Path::remove_tree("$outdir/profile", { error => \my $err });
-    last unless -e "$outdir/profile";
-    select undef, undef, undef, 0.2;
-}
-is $rc, 0, 'demo.js drove Chromium to the end' or diag $out;
-cmp_ok $took, '<', 60, sprintf 'the browser run took %.1f s', $took;
-
-my @results = map { my $r = eval { decode_json($_) }; $r ? $r : () } grep { /^\{/ } split /\n/, $out;
-ok !grep({ $_->{fatal} } @results), 'no fatal error in demo.js'
-    or diag join "\n", map { $_->{fatal} // () } @results;
+my ($outdir, @results) = $http->run_browser('demo.js',
+    map { ($_->{url}, $_->{t}->prefix . '/logs/nginx.pid') } @pages);
 
 for my $i (0 .. $#pages) {
     my $p = $pages[$i];

@@ -30,10 +30,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use File::Path qw(make_path remove_tree);
-use JSON::PP qw(decode_json);
 use Test::More;
-use Time::HiRes qw(time);
 use WsTest;
 
 binmode Test::More->builder->$_, ":encoding(UTF-8)" for qw(output failure_output todo_output);
@@ -120,24 +117,7 @@ my @cases = (
 );
 $_->{text} = $text for @cases;
 
-my $outdir = $t->prefix . '/browser';
-make_path($outdir);
-my $start = time;
-my ($rc, $out) = $t->run_cmd('node', "$dir/policy.js", $outdir, JSON::PP->new->utf8->encode(\@cases));
-my $took = time - $start;
-# Chromium's last processes may still write to the profile for a moment
-# after node exits; remove it so the prefix can be removed cleanly.
-for (1 .. 50) {
-    remove_tree("$outdir/profile", { error => \my $err });
-    last unless -e "$outdir/profile";
-    select undef, undef, undef, 0.2;
-}
-is $rc, 0, 'policy.js drove Chromium to the end' or diag $out;
-cmp_ok $took, '<', 60, sprintf 'the browser run took %.1f s', $took;
-
-my @results = map { my $r = eval { decode_json($_) }; $r ? $r : () } grep { /^\{/ } split /\n/, $out;
-ok !grep({ $_->{fatal} } @results), 'no fatal error in policy.js'
-    or diag join "\n", map { $_->{fatal} // () } @results;
+my (undef, @results) = $t->run_browser('policy.js', JSON::PP->new->utf8->encode(\@cases));
 my %r = map { ($_->{name} // '') => $_ } @results;
 note sprintf '%s: %d ms', $_->{name}, $_->{ms} // -1 for grep { $_->{name} } @results;
 
@@ -217,15 +197,7 @@ my %want = (
     'require-no-offer'  => { status => 400, origin => $own, protocol => '-', offered => '-' },
     foreign             => { status => 403, origin => $foreign, protocol => '-', offered => 'chat, chat.v2' },
 );
-for my $name (map { $_->{name} } @cases) {
-    my $line = $t->wait_for_log(qr/^case=\Q$name\E /, log => 'access') // '';
-    my %got = WsTest::log_fields($line);
-    my $want = $want{$name};
-    my %have = map { ($_ => $got{$_}) } keys %$want;
-    is_deeply \%have, $want, "access log of $name: "
-        . join(' ', map { "$_=$want->{$_}" } sort keys %$want)
-        or diag "line: $line";
-}
+$t->access_log_cases(\%want, map { $_->{name} } @cases);
 
 $t->stop;
 done_testing;

@@ -121,15 +121,7 @@ my %want = (
     'same-origin-name'  => { status => 101, protocol => 'chat.v2', host => "chat.example:$port" },
     'same-origin-cross' => { status => 403, protocol => '-', host => "chat.example:$port" },
 );
-for my $name (sort keys %want) {
-    my $line = $t->wait_for_log(qr/^case=\Q$name\E /, log => 'access') // '';
-    my %got = WsTest::log_fields($line);
-    my $want = $want{$name};
-    my %have = map { ($_ => $got{$_}) } keys %$want;
-    is_deeply \%have, $want, "access log of $name: "
-        . join(' ', map { "$_=$want->{$_}" } sort keys %$want)
-        or diag "line: $line";
-}
+$t->access_log_cases(\%want, sort keys %want);
 
 $t->stop;
 done_testing;

@@ -22,6 +22,7 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempdir);
 use IO::Select;
+use JSON::PP ();
 use IO::Socket::INET;
 use MIME::Base64 qw(encode_base64);
 use POSIX qw(WNOHANG);
@@ -1060,6 +1061,49 @@ sub browser_prereqs {
         or Test::More::diag("missing: @missing (scripts/lib.sh ensure_browser_deps installs them)");
     Test::More::BAIL_OUT("browser test dependencies missing: @missing") if @missing;
     return ($dir, $chromium);
+}
+
+# Runs a browser script of t/browser (`node SCRIPT OUTDIR @args`) with
+# OUTDIR under the prefix, removes the Chromium profile afterwards (its last
+# processes may still write to it for a moment after node exits), asserts
+# that the script ran to the end within 60 s without a fatal error, and
+# returns (OUTDIR, the JSON objects it printed one a line).
+sub run_browser {
+    my ($self, $script, @args) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $outdir = "$self->{prefix}/browser";
+    make_path($outdir);
+    my $start = time;
+    my ($rc, $out) = $self->run_cmd('node', "$ROOT/t/browser/$script", $outdir, @args);
+    my $took = time - $start;
+    for (1 .. 50) {
+        remove_tree("$outdir/profile", { error => \my $err });
+        last unless -e "$outdir/profile";
+        sleep 0.2;
+    }
+    Test::More::is($rc, 0, "$script drove Chromium to the end") or Test::More::diag($out);
+    Test::More::cmp_ok($took, '<', 60, sprintf 'the browser run took %.1f s', $took);
+    my @results = map { my $r = eval { JSON::PP::decode_json($_) }; $r ? $r : () }
+        grep { /^\{/ } split /\n/, $out;
+    Test::More::ok(!grep({ $_->{fatal} } @results), "no fatal error in $script")
+        or Test::More::diag(join "\n", map { $_->{fatal} // () } @results);
+    return ($outdir, @results);
+}
+
+# Asserts that the access log line of each case (a line starting
+# `case=NAME `) has the fields of $want->{NAME} with those values.
+sub access_log_cases {
+    my ($self, $want, @names) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    for my $name (@names) {
+        my $line = $self->wait_for_log(qr/^case=\Q$name\E /, log => 'access') // '';
+        my %got = log_fields($line);
+        my $w = $want->{$name};
+        my %have = map { ($_ => $got{$_}) } keys %$w;
+        Test::More::is_deeply(\%have, $w, "access log of $name: "
+            . join(' ', map { "$_=$w->{$_}" } sort keys %$w))
+            or Test::More::diag("line: $line");
+    }
 }
 
 sub under_memcheck { $ENV{TEST_NGINX_MEMCHECK} ? 1 : 0 }
