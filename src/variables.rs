@@ -96,7 +96,7 @@ fn render<'a>(var: Var, v: &LogValues<'a>, out: &'a mut Text) -> Option<&'a [u8]
         Var::Extensions => return None,
         Var::Duration => {
             // Seconds with milliseconds, like $request_time.
-            let ms = v.duration_ms as u64;
+            let ms = v.duration_ms;
             write!(out, "{}.{:03}", ms / 1000, ms % 1000).ok()?;
             return Some(&out.bytes[..out.len]);
         }

@@ -120,8 +120,8 @@ pub struct WsConn {
     /// The peer half-closed: flush what we owe, then close.
     peer_eof: bool,
     linger: Linger,
-    /// `ngx_current_msec` at the 101 (`$websocket_duration`).
-    started: ngx_msec_t,
+    /// Wall-clock milliseconds at the 101 (`$websocket_duration`).
+    started: u64,
     /// For the end-of-connection log once the request is gone.
     record: Option<Box<RequestRecord>>,
     /// `finish` ran: an attached connection's state lives on until nginx
@@ -135,7 +135,7 @@ pub struct LogValues<'a> {
     pub close_sent: Option<u16>,
     pub close_received: Option<u16>,
     pub stats: &'a ngx_websocket_codec::session::Stats,
-    pub duration_ms: ngx_msec_t,
+    pub duration_ms: u64,
     pub protocol: Option<&'a [u8]>,
 }
 
@@ -152,14 +152,20 @@ impl WsConn {
             close_sent: self.session.close_sent(),
             close_received: self.session.close_received(),
             stats: self.session.stats(),
-            // SAFETY: a plain read of nginx's cached time.
-            duration_ms: unsafe { ngx_current_msec }.wrapping_sub(self.started),
+            duration_ms: wall_clock_ms().saturating_sub(self.started),
             protocol: self
                 .protocol
                 .and_then(|i| self.conf().protocols().get(usize::from(i)))
                 .map(|p| &p[..]),
         }
     }
+}
+
+/// nginx's cached wall-clock time in milliseconds: the clock `$request_time`
+/// uses, so that `$websocket_duration` never exceeds it.
+fn wall_clock_ms() -> u64 {
+    let t = ngx::ffi::ngx_timeofday();
+    (t.sec as u64) * 1000 + t.msec as u64
 }
 
 /// The state of the WebSocket served by `r`, if any (for the variables).
@@ -235,8 +241,7 @@ pub unsafe fn take_over(
             timeout: clcf.lingering_timeout,
             deadline: 0,
         },
-        // SAFETY: a plain read of nginx's cached time.
-        started: unsafe { ngx_current_msec },
+        started: wall_clock_ms(),
         record: None,
         finished: false,
     });
