@@ -38,6 +38,35 @@ const EVENT_SIDE_ROOM: usize = 136;
 /// Default for [`FrameBuffer::set_compact_max`].
 pub const DEFAULT_COMPACT_MAX: usize = 1024;
 
+/// Smallest payload room [`FrameBuffer::frame_room`] offers.
+const ROOM_MIN: usize = 16;
+/// Main-area room preferred over the side area even when the side has more.
+const MAIN_ROOM_MIN: usize = 512;
+
+/// Room for one caller-written frame: see [`FrameBuffer::frame_room`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Where the payload starts.
+    at: usize,
+    /// Most payload bytes.
+    len: usize,
+    /// Header bytes kept free before `at`.
+    header_max: usize,
+    side: bool,
+}
+
+impl Room {
+    /// Most payload bytes the room holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: a room holds at least a few bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// A range of the buffer waiting to be sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Segment {
@@ -303,6 +332,74 @@ impl FrameBuffer {
         self.side += n;
         self.push_segment(side, side + n);
         Ok(())
+    }
+
+    /// Room for one frame that the caller writes itself (a transformed
+    /// payload, such as compressed output), among the consumed bytes above
+    /// the pending output or, when those are short, in the side area. The
+    /// payload goes to [`room_mut`](Self::room_mut) (at most
+    /// [`Room::len`] bytes), then [`commit_frame`](Self::commit_frame)
+    /// puts its header before it. Room for one more event (a close frame)
+    /// is always kept. `None`: send first.
+    pub fn frame_room(&mut self, masked: bool) -> Option<Room> {
+        if self.count + 3 > SEGMENTS {
+            return None;
+        }
+        let header_max = crate::frame::MAX_HEADER_LEN - if masked { 0 } else { 4 };
+        let main = self
+            .start
+            .saturating_sub(self.low)
+            .saturating_sub(header_max);
+        let side = (self.data.len() - self.side)
+            .saturating_sub(EVENT_SIDE_ROOM)
+            .saturating_sub(header_max);
+        let room = if main >= MAIN_ROOM_MIN || main >= side {
+            Room {
+                at: self.low + header_max,
+                len: main,
+                header_max,
+                side: false,
+            }
+        } else {
+            Room {
+                at: self.side + header_max,
+                len: side,
+                header_max,
+                side: true,
+            }
+        };
+        (room.len >= ROOM_MIN).then_some(room)
+    }
+
+    /// Where the payload of a [`frame_room`](Self::frame_room) goes.
+    pub fn room_mut(&mut self, room: &Room) -> &mut [u8] {
+        &mut self.data[room.at..room.at + room.len]
+    }
+
+    /// Queue the frame written into `room`: `header`, then the first `len`
+    /// bytes of the room. A small frame is moved down next to the previous
+    /// output, as [`emit_payload`](Self::emit_payload) does.
+    pub fn commit_frame(&mut self, room: Room, header: &[u8], len: usize) {
+        let hl = header.len();
+        debug_assert!(hl <= room.header_max && len <= room.len);
+        let (at, end) = (room.at, room.at + len);
+        if room.side {
+            self.data[at - hl..at].copy_from_slice(header);
+            self.push_segment(at - hl, end);
+            self.side = end;
+            return;
+        }
+        let low = self.low;
+        if len <= self.compact_max && self.last_ends_at(low) && at > low + hl {
+            self.data.copy_within(at..end, low + hl);
+            self.data[low..low + hl].copy_from_slice(header);
+            self.push_segment(low, low + hl + len);
+            self.low = low + hl + len;
+        } else {
+            self.data[at - hl..at].copy_from_slice(header);
+            self.push_segment(at - hl, end);
+            self.low = end;
+        }
     }
 
     /// Encode `session`'s close frame (see

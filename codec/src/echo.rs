@@ -14,6 +14,7 @@
 //! frame. The content of every message is preserved.
 
 use crate::buffer::FrameBuffer;
+use crate::deflate::{Pipeline, Pool, StepError, RSV1};
 use crate::session::{Event, Outgoing, Session};
 
 /// What one [`process`] call did.
@@ -21,7 +22,7 @@ use crate::session::{Event, Outgoing, Session};
 pub struct Progress {
     /// Input bytes consumed.
     pub consumed: usize,
-    /// Events decoded.
+    /// Events decoded, and steps of a compressed message's transform.
     pub events: usize,
 }
 
@@ -45,44 +46,161 @@ pub fn process(session: &mut Session, buf: &mut FrameBuffer) -> Progress {
         };
         progress.events += 1;
         progress.consumed += consumed;
+        let reply = Reply::of(event);
+        answer(session, buf, base, consumed, reply);
+    }
+    progress
+}
+
+/// [`process`] for a connection with permessage-deflate negotiated: data
+/// messages go through `pipeline` (decompressed, checked, and sent back
+/// compressed when at least [`Params::min_length`](crate::deflate::Params)
+/// bytes long), except a short uncompressed one-frame message, which is
+/// echoed in place as [`process`] does. Also call it when nothing new was
+/// read but `pipeline` is busy: it continues once output room is free.
+pub fn process_deflate(
+    session: &mut Session,
+    buf: &mut FrameBuffer,
+    pipeline: &mut Pipeline,
+    pool: &mut Pool,
+) -> Progress {
+    let mut progress = Progress::default();
+    loop {
+        if pipeline.is_busy() {
+            match pipeline.step(session, buf, pool) {
+                Ok(moved) => progress.events += usize::from(moved),
+                Err(e) => {
+                    fail(session, buf, pipeline, pool, e);
+                    progress.events += 1;
+                    break;
+                }
+            }
+            if !pipeline.wants_input() {
+                break;
+            }
+        }
+        if !session.is_receiving() || !buf.has_room_for_event() {
+            break;
+        }
+        let base = buf.input_offset();
+        let step = session.next_event(buf.input());
+        let consumed = step.consumed;
+        let Some(event) = step.event else {
+            buf.consume(consumed);
+            progress.consumed += consumed;
+            if consumed == 0 {
+                break;
+            }
+            continue;
+        };
+        progress.events += 1;
+        progress.consumed += consumed;
+        let Event::Data(piece) = event else {
+            let reply = Reply::of(event);
+            answer(session, buf, base, consumed, reply);
+            continue;
+        };
+        let len = piece.payload.len();
+        let whole = piece.message_start && piece.message_end;
+        if whole && piece.rsv == 0 && len < pipeline.params().min_length && !pipeline.is_busy() {
+            let reply = Reply::of(Event::Data(piece));
+            answer(session, buf, base, consumed, reply);
+            continue;
+        }
+        let (kind, compressed) = (piece.kind, piece.rsv & RSV1 != 0);
+        let (start, frame_start, end) = (piece.message_start, piece.frame_start, piece.message_end);
+        // The payload stays in the input until the pipeline takes it.
+        buf.consume(consumed - len);
+        if start {
+            if let Err(e) = pipeline.begin(kind, compressed, pool) {
+                fail(session, buf, pipeline, pool, e);
+                break;
+            }
+        }
+        pipeline.piece(len, frame_start, end);
+    }
+    progress
+}
+
+/// A message of the peer's failed in the pipeline.
+fn fail(
+    session: &mut Session,
+    buf: &mut FrameBuffer,
+    pipeline: &mut Pipeline,
+    pool: &mut Pool,
+    e: StepError,
+) {
+    pipeline.abort(pool);
+    session.fail_received(e.code, e.reason);
+    buf.queue_close(session, Some(e.code), e.reason);
+}
+
+/// What an event asks for, without the borrow of the input.
+enum Reply {
+    /// Echo `len` payload bytes (the end of what was consumed).
+    Echo {
+        frame: Outgoing,
+        fin: bool,
+        len: usize,
+    },
+    Pong(usize),
+    Nothing,
+    Close(Option<u16>),
+    Fail(u16, &'static str),
+}
+
+impl Reply {
+    fn of(event: Event<'_>) -> Reply {
         match event {
-            Event::Data(piece) => {
-                let len = piece.payload.len();
-                let frame = if piece.message_start {
+            Event::Data(piece) => Reply::Echo {
+                frame: if piece.message_start {
                     Outgoing::from(piece.kind)
                 } else {
                     Outgoing::Continuation
-                };
-                let fin = piece.message_end;
-                buf.consume(consumed);
-                // Nothing is echoed after our own close frame.
-                if let Ok(header) = session.data_header(frame, fin, 0, len as u64) {
-                    // has_room_for_event guarantees the room.
-                    let _ = buf.emit_payload(base + consumed - len, len, header.as_bytes());
-                }
-            }
-            Event::Ping(payload) => {
-                let len = payload.len();
-                buf.consume(consumed);
-                if let Ok(header) = session.control_header(true, len) {
-                    let _ = buf.emit_payload(base + consumed - len, len, header.as_bytes());
-                }
-            }
-            Event::Pong(_) => buf.consume(consumed),
-            Event::Close(close) => {
-                let code = close.code;
-                buf.consume(consumed);
-                buf.queue_close(session, code, "");
-            }
-            Event::Failed(failure) => {
-                let (code, reason) = (failure.code, failure.reason);
-                // The header of a streamed frame whose first piece failed.
-                buf.consume(consumed);
-                buf.queue_close(session, Some(code), reason);
-            }
+                },
+                fin: piece.message_end,
+                len: piece.payload.len(),
+            },
+            Event::Ping(payload) => Reply::Pong(payload.len()),
+            Event::Pong(_) => Reply::Nothing,
+            Event::Close(close) => Reply::Close(close.code),
+            Event::Failed(failure) => Reply::Fail(failure.code, failure.reason),
         }
     }
-    progress
+}
+
+/// Consume the event's `consumed` bytes (from `base`) and queue its answer.
+fn answer(
+    session: &mut Session,
+    buf: &mut FrameBuffer,
+    base: usize,
+    consumed: usize,
+    reply: Reply,
+) {
+    buf.consume(consumed);
+    let end = base + consumed;
+    match reply {
+        Reply::Echo { frame, fin, len } => {
+            // Nothing is echoed after our own close frame.
+            if let Ok(header) = session.data_header(frame, fin, 0, len as u64) {
+                // has_room_for_event guarantees the room.
+                let _ = buf.emit_payload(end - len, len, header.as_bytes());
+            }
+        }
+        Reply::Pong(len) => {
+            if let Ok(header) = session.control_header(true, len) {
+                let _ = buf.emit_payload(end - len, len, header.as_bytes());
+            }
+        }
+        Reply::Nothing => {}
+        Reply::Close(code) => {
+            buf.queue_close(session, code, "");
+        }
+        // The header of a streamed frame whose first piece failed, too.
+        Reply::Fail(code, reason) => {
+            buf.queue_close(session, Some(code), reason);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Sans-IO building blocks for RFC 6455 WebSocket endpoints, in the server
 //! and the client role: the opening handshake (both sides), frame headers,
 //! masking and masking keys, incremental UTF-8 checking, close codes, the
-//! [`Session`] state machine that enforces the protocol,
+//! [`Session`] state machine that enforces the protocol, permessage-deflate
+//! ([`deflate`]),
 //! a [`FrameBuffer`] that receives and sends frames in
 //! place, and the [`echo`] endpoint built from them.
 //!
@@ -17,6 +18,7 @@
 pub mod buffer;
 pub mod client_handshake;
 pub mod close;
+pub mod deflate;
 pub mod echo;
 pub mod frame;
 pub mod handshake;

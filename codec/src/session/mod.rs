@@ -391,6 +391,18 @@ impl Session {
         }
     }
 
+    /// Fail the connection for a fault the application found in what the
+    /// session delivered (an extension's transformed payload: corrupt
+    /// compressed data, invalid UTF-8 or a size limit after inflation).
+    /// Nothing more is decoded; [`failure`](Self::failure) reports it. The
+    /// caller sends the close frame with `code`. No effect once the
+    /// session stopped receiving.
+    pub fn fail_received(&mut self, code: u16, reason: &'static str) {
+        if self.receiving == Receiving::Open {
+            self.fail(code, reason);
+        }
+    }
+
     fn fail(&mut self, code: u16, reason: &'static str) -> Step<'static> {
         self.fail_with(Failure {
             code,
