@@ -11,7 +11,7 @@
 mod fuzz_checks;
 
 use fuzz_checks::session::{self, encode_frame};
-use fuzz_checks::{echo, handshake, session_send, utf8};
+use fuzz_checks::{deflate_echo, deflate_offer, echo, handshake, session_send, utf8};
 use ngx_websocket_codec::mask;
 use ngx_websocket_codec::session::{Config, Outgoing};
 use proptest::prelude::*;
@@ -48,6 +48,16 @@ fn replay(target: &str, check: fn(&[u8])) {
 #[test]
 fn corpus_session() {
     replay("session", session::check);
+}
+
+#[test]
+fn corpus_deflate_echo() {
+    replay("deflate_echo", deflate_echo::check);
+}
+
+#[test]
+fn corpus_deflate_offer() {
+    replay("deflate_offer", deflate_offer::check);
 }
 
 #[test]

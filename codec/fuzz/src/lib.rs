@@ -10,6 +10,10 @@
 
 #[path = "client_handshake.rs"]
 pub mod client_handshake;
+#[path = "deflate_echo.rs"]
+pub mod deflate_echo;
+#[path = "deflate_offer.rs"]
+pub mod deflate_offer;
 #[path = "echo.rs"]
 pub mod echo;
 #[path = "handshake.rs"]
