@@ -56,6 +56,71 @@ pub struct LocConf {
     pub protocols: Option<Box<[Box<[u8]>]>>,
     pub require_protocol: Option<bool>,
     pub origins: Option<Box<[Origin]>>,
+    pub deflate: DeflateConf,
+}
+
+/// The `websocket_deflate*` directives of a level.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DeflateConf {
+    pub enabled: Option<bool>,
+    pub server_max_window_bits: Option<u8>,
+    pub client_max_window_bits: Option<u8>,
+    pub server_context_takeover: Option<bool>,
+    pub client_context_takeover: Option<bool>,
+    pub level: Option<u8>,
+    pub mem_level: Option<u8>,
+    pub min_length: Option<u64>,
+}
+
+/// Default compression level: the fastest, as `gzip_comp_level`'s default.
+pub const DEFAULT_DEFLATE_LEVEL: u8 = 1;
+/// Default zlib memory level of the compressor (docs/deflate.md).
+pub const DEFAULT_DEFLATE_MEM_LEVEL: u8 = 8;
+/// Default minimum length of a message sent compressed.
+pub const DEFAULT_DEFLATE_MIN_LENGTH: u64 = 64;
+
+impl DeflateConf {
+    fn merge(&mut self, prev: &DeflateConf) {
+        self.enabled = self.enabled.or(prev.enabled);
+        self.server_max_window_bits = self.server_max_window_bits.or(prev.server_max_window_bits);
+        self.client_max_window_bits = self.client_max_window_bits.or(prev.client_max_window_bits);
+        self.server_context_takeover = self
+            .server_context_takeover
+            .or(prev.server_context_takeover);
+        self.client_context_takeover = self
+            .client_context_takeover
+            .or(prev.client_context_takeover);
+        self.level = self.level.or(prev.level);
+        self.mem_level = self.mem_level.or(prev.mem_level);
+        self.min_length = self.min_length.or(prev.min_length);
+    }
+
+    /// `websocket_deflate on`.
+    pub fn enabled(&self) -> bool {
+        self.enabled.unwrap_or(false)
+    }
+
+    /// The server's side of the negotiation.
+    pub fn settings(&self) -> ngx_websocket_codec::deflate::Settings {
+        ngx_websocket_codec::deflate::Settings {
+            server_max_window_bits: self.server_max_window_bits.unwrap_or(15),
+            client_max_window_bits: self.client_max_window_bits.unwrap_or(15),
+            server_context_takeover: self.server_context_takeover.unwrap_or(false),
+            client_context_takeover: self.client_context_takeover.unwrap_or(false),
+        }
+    }
+
+    pub fn level(&self) -> u8 {
+        self.level.unwrap_or(DEFAULT_DEFLATE_LEVEL)
+    }
+
+    pub fn mem_level(&self) -> u8 {
+        self.mem_level.unwrap_or(DEFAULT_DEFLATE_MEM_LEVEL)
+    }
+
+    pub fn min_length(&self) -> usize {
+        self.min_length.unwrap_or(DEFAULT_DEFLATE_MIN_LENGTH) as usize
+    }
 }
 
 impl LocConf {
@@ -103,6 +168,7 @@ impl LocConf {
         if self.origins.is_none() {
             self.origins = prev.origins.clone();
         }
+        self.deflate.merge(&prev.deflate);
     }
 }
 
@@ -147,7 +213,7 @@ const fn command(
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 9] = [
+pub static mut COMMANDS: [ngx_command_t; 17] = [
     command(
         ngx_string!("websocket_echo"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
@@ -187,6 +253,46 @@ pub static mut COMMANDS: [ngx_command_t; 9] = [
         ngx_string!("websocket_origins"),
         ANY_LEVEL | NGX_CONF_1MORE,
         set_origins,
+    ),
+    command(
+        ngx_string!("websocket_deflate"),
+        ANY_LEVEL | NGX_CONF_FLAG,
+        set_deflate,
+    ),
+    command(
+        ngx_string!("websocket_deflate_server_max_window_bits"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_deflate_server_max_window_bits,
+    ),
+    command(
+        ngx_string!("websocket_deflate_client_max_window_bits"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_deflate_client_max_window_bits,
+    ),
+    command(
+        ngx_string!("websocket_deflate_server_context_takeover"),
+        ANY_LEVEL | NGX_CONF_FLAG,
+        set_deflate_server_context_takeover,
+    ),
+    command(
+        ngx_string!("websocket_deflate_client_context_takeover"),
+        ANY_LEVEL | NGX_CONF_FLAG,
+        set_deflate_client_context_takeover,
+    ),
+    command(
+        ngx_string!("websocket_deflate_level"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_deflate_level,
+    ),
+    command(
+        ngx_string!("websocket_deflate_mem_level"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_deflate_mem_level,
+    ),
+    command(
+        ngx_string!("websocket_deflate_min_length"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_deflate_min_length,
     ),
     ngx_command_t::empty(),
 ];
@@ -360,14 +466,90 @@ extern "C" fn set_require_protocol(
 ) -> *mut c_char {
     // SAFETY: a FLAG directive of this module; see `directive_args`.
     let (conf, args) = unsafe { directive_args(cf, conf) };
-    set_once(&mut conf.require_protocol, &args[0], |v| {
-        match v.as_bytes() {
-            b"on" => Ok(true),
-            b"off" => Ok(false),
-            _ => Err(c"must be \"on\" or \"off\""),
-        }
-    })
+    set_once(&mut conf.require_protocol, &args[0], parse_flag)
 }
+
+/// `on` or `off`.
+fn parse_flag(value: &ngx_str_t) -> Result<bool, &'static CStr> {
+    match value.as_bytes() {
+        b"on" => Ok(true),
+        b"off" => Ok(false),
+        _ => Err(c"must be \"on\" or \"off\""),
+    }
+}
+
+/// A whole number from `lo` to `hi`.
+fn parse_small(value: &ngx_str_t, lo: u8, hi: u8, msg: &'static CStr) -> Result<u8, &'static CStr> {
+    let bytes = value.as_bytes();
+    let n = match bytes {
+        [d @ b'0'..=b'9'] => d - b'0',
+        [b'1', d @ b'0'..=b'9'] => 10 + d - b'0',
+        _ => return Err(msg),
+    };
+    if n < lo || n > hi {
+        return Err(msg);
+    }
+    Ok(n)
+}
+
+/// The `set` handler of a one-argument `websocket_deflate*` directive:
+/// `$field` of the level's [`DeflateConf`], parsed by `$parse`.
+macro_rules! deflate_setter {
+    ($name:ident, $field:ident, $parse:expr) => {
+        extern "C" fn $name(
+            cf: *mut ngx_conf_t,
+            _cmd: *mut ngx_command_t,
+            conf: *mut c_void,
+        ) -> *mut c_char {
+            // SAFETY: a one-argument directive of this module; see `directive_args`.
+            let (conf, args) = unsafe { directive_args(cf, conf) };
+            set_once(&mut conf.deflate.$field, &args[0], $parse)
+        }
+    };
+}
+
+const WINDOW_BITS_RANGE: &CStr =
+    c"must be a window size from 9 to 15 bits (zlib cannot compress with 8)";
+deflate_setter!(set_deflate, enabled, parse_flag);
+deflate_setter!(
+    set_deflate_server_max_window_bits,
+    server_max_window_bits,
+    |v| parse_small(v, 9, 15, WINDOW_BITS_RANGE)
+);
+deflate_setter!(
+    set_deflate_client_max_window_bits,
+    client_max_window_bits,
+    |v| parse_small(v, 9, 15, WINDOW_BITS_RANGE)
+);
+deflate_setter!(
+    set_deflate_server_context_takeover,
+    server_context_takeover,
+    parse_flag
+);
+deflate_setter!(
+    set_deflate_client_context_takeover,
+    client_context_takeover,
+    parse_flag
+);
+deflate_setter!(set_deflate_level, level, |v| parse_small(
+    v,
+    1,
+    9,
+    c"must be a compression level from 1 to 9"
+));
+deflate_setter!(set_deflate_mem_level, mem_level, |v| parse_small(
+    v,
+    1,
+    9,
+    c"must be a memory level from 1 to 9"
+));
+deflate_setter!(set_deflate_min_length, min_length, |v| {
+    let n = parse_size(v)?;
+    if n > ngx_websocket_codec::deflate::SCRATCH as u64 {
+        return Err(c"must be at most 16k");
+    }
+    Ok(n)
+});
 
 extern "C" fn set_protocols(
     cf: *mut ngx_conf_t,

@@ -2,13 +2,26 @@
 //!
 //! The endpoint is the codec's echo logic (`ngx_websocket_codec::echo`) on
 //! the engine's buffer: each echoed payload is sent from where it was
-//! received, under a new header. Everything else a WebSocket needs
-//! (handshake, pings, timeouts, closing, logging) is the engine's.
+//! received, under a new header. With permessage-deflate a message goes
+//! through the connection's deflate pipeline instead (inflated, checked,
+//! compressed again). Everything else a WebSocket needs (handshake, pings,
+//! timeouts, closing, logging) is the engine's.
 
+use ngx_websocket_codec::deflate::{Pipeline, Pool};
 use ngx_websocket_codec::echo::Progress;
 use ngx_websocket_codec::{FrameBuffer, Session};
 
 /// Decode what the buffer holds and queue the echoes.
 pub fn process(session: &mut Session, buf: &mut FrameBuffer) -> Progress {
     ngx_websocket_codec::echo::process(session, buf)
+}
+
+/// The same with permessage-deflate negotiated.
+pub fn process_deflate(
+    session: &mut Session,
+    buf: &mut FrameBuffer,
+    pipeline: &mut Pipeline,
+    pool: &mut Pool,
+) -> Progress {
+    ngx_websocket_codec::echo::process_deflate(session, buf, pipeline, pool)
 }

@@ -1,7 +1,8 @@
 //! The content handler of WebSocket locations: validates the upgrade
 //! request, checks its `Origin` against `websocket_origins`, chooses a
 //! subprotocol from `websocket_protocols`, answers `101 Switching
-//! Protocols`, and hands the connection to [`crate::engine`] with the
+//! Protocols` (with the permessage-deflate answer when the location
+//! compresses and the client offered it), and hands the connection to [`crate::engine`] with the
 //! location's endpoint.
 //!
 //! Refusals return the HTTP status to nginx, so `error_page` and the access
@@ -17,6 +18,8 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleLocationConf, Request};
 use ngx::ngx_log_error;
+use ngx_websocket_codec::deflate::offer::MAX_ANSWER_LEN;
+use ngx_websocket_codec::deflate::{negotiate, Agreement};
 use ngx_websocket_codec::handshake::{origin_matches, RequestLine, UpgradeRequest};
 
 use crate::config::{Module, Origin};
@@ -113,14 +116,22 @@ pub extern "C" fn websocket_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     }
     let protocol = chosen.map(|i| &protocols[i][..]);
 
+    // permessage-deflate: the first offer this location can honour; the
+    // others are declined by not answering them.
+    let deflate = conf
+        .deflate
+        .enabled()
+        .then(|| negotiate(upgrade.extension_offers(), &conf.deflate.settings()))
+        .flatten();
+
     // SAFETY: a valid main request (subrequests were refused above) whose
     // header has not been sent.
-    let rc = unsafe { send_switching_protocols(r, &accept, protocol) };
+    let rc = unsafe { send_switching_protocols(r, &accept, protocol, deflate.as_ref()) };
     if rc == NGX_ERROR as ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     }
     // SAFETY: the 101 is on its way; the connection is now ours.
-    unsafe { engine::take_over(r, conf, endpoint, chosen.map(|i| i as u8)) }
+    unsafe { engine::take_over(r, conf, endpoint, chosen.map(|i| i as u8), deflate) }
 }
 
 /// Whether `origin` is allowed by the location's `websocket_origins`.
@@ -189,18 +200,24 @@ unsafe fn send_switching_protocols(
     r: *mut ngx_http_request_t,
     accept: &[u8; 28],
     protocol: Option<&[u8]>,
+    deflate: Option<&Agreement>,
 ) -> ngx_int_t {
-    // SAFETY: per the function contract; the accept value is copied into the
-    // request pool so it outlives this call.
+    // SAFETY: per the function contract; the values are copied into the
+    // request pool so they outlive this call.
     unsafe {
-        let value = ngx_pnalloc((*r).pool, accept.len()).cast::<u8>();
-        if value.is_null() {
+        let Some(accept) = pool_str(r, accept) else {
             return NGX_ERROR as ngx_int_t;
-        }
-        ptr::copy_nonoverlapping(accept.as_ptr(), value, accept.len());
-        let accept = ngx_str_t {
-            len: accept.len(),
-            data: value,
+        };
+        let extensions = match deflate {
+            Some(agreement) => {
+                let mut text = [0u8; MAX_ANSWER_LEN];
+                let n = agreement.write(&mut text);
+                let Some(value) = pool_str(r, &text[..n]) else {
+                    return NGX_ERROR as ngx_int_t;
+                };
+                Some(value)
+            }
+            None => None,
         };
 
         (*r).headers_out.status = 101;
@@ -222,6 +239,11 @@ unsafe fn send_switching_protocols(
                 return NGX_ERROR as ngx_int_t;
             }
         }
+        if let Some(value) = extensions {
+            if push_header(r, b"Sec-WebSocket-Extensions", value).is_err() {
+                return NGX_ERROR as ngx_int_t;
+            }
+        }
 
         let rc = ngx::ffi::ngx_http_send_header(r);
         if rc == NGX_ERROR as ngx_int_t || rc > 0 {
@@ -230,6 +252,25 @@ unsafe fn send_switching_protocols(
         // A 101 has no body, so nothing else would push the header out of
         // the write filter's buffer.
         ngx::ffi::ngx_http_send_special(r, NGX_HTTP_FLUSH as ngx_uint_t)
+    }
+}
+
+/// A copy of `bytes` in the request's pool.
+///
+/// # Safety
+/// `r` must be a valid request.
+unsafe fn pool_str(r: *mut ngx_http_request_t, bytes: &[u8]) -> Option<ngx_str_t> {
+    // SAFETY: per the function contract; the copy fits the allocation.
+    unsafe {
+        let data = ngx_pnalloc((*r).pool, bytes.len()).cast::<u8>();
+        if data.is_null() {
+            return None;
+        }
+        ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
+        Some(ngx_str_t {
+            len: bytes.len(),
+            data,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use ngx::ffi::{
 use ngx::ngx_string;
 
 use crate::engine::{conn_of_request, ClosedBy, LogValues};
+use ngx_websocket_codec::deflate::offer::MAX_ANSWER_LEN;
 
 /// What a variable reports.
 #[derive(Clone, Copy)]
@@ -65,7 +66,7 @@ pub unsafe extern "C" fn add_variables(cf: *mut ngx_conf_t) -> ngx_int_t {
 
 /// A small stack buffer that numbers are formatted into.
 struct Text {
-    bytes: [u8; 32],
+    bytes: [u8; MAX_ANSWER_LEN],
     len: usize,
 }
 
@@ -92,8 +93,12 @@ fn render<'a>(var: Var, v: &LogValues<'a>, out: &'a mut Text) -> Option<&'a [u8]
             })
         }
         Var::Protocol => return v.protocol,
-        // No extension is negotiated yet.
-        Var::Extensions => return None,
+        Var::Extensions => {
+            let mut answer = [0u8; MAX_ANSWER_LEN];
+            let n = v.extensions?.write(&mut answer);
+            out.bytes[..n].copy_from_slice(&answer[..n]);
+            return Some(&out.bytes[..n]);
+        }
         Var::Duration => {
             // Seconds with milliseconds, like $request_time.
             let ms = v.duration_ms;
@@ -131,7 +136,7 @@ unsafe extern "C" fn get_variable(
     };
     let values = ws.log_values();
     let mut scratch = Text {
-        bytes: [0; 32],
+        bytes: [0; MAX_ANSWER_LEN],
         len: 0,
     };
     let Some(text) = render(*var, &values, &mut scratch) else {

@@ -1,4 +1,5 @@
-//! Per-connection frame buffers, lent from a small per-worker free list.
+//! Per-connection frame buffers, lent from a small per-worker free list,
+//! and the per-worker pool of compression state.
 //!
 //! A connection holds a buffer only while bytes are in flight: once its input
 //! and output are empty between messages it gives it back. Recycling buffers
@@ -8,6 +9,7 @@
 
 use std::cell::RefCell;
 
+use ngx_websocket_codec::deflate::Pool;
 use ngx_websocket_codec::FrameBuffer;
 
 /// Bytes of one connection's buffer: input is read into it and echoed
@@ -37,6 +39,17 @@ thread_local! {
     // idle), and buffers move between them and the list without copying.
     #[allow(clippy::vec_box)]
     static FREE_LIST: RefCell<Vec<Box<FrameBuffer>>> = const { RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    // Compressors, decompressors and scratch buffers lent per message to
+    // connections without context takeover (see the codec's `deflate`).
+    static DEFLATE_POOL: RefCell<Pool> = RefCell::new(Pool::new());
+}
+
+/// Runs `f` with the worker's compression pool.
+pub fn with_deflate_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
+    DEFLATE_POOL.with(|pool| f(&mut pool.borrow_mut()))
 }
 
 /// A cleared buffer, reused when one is free.

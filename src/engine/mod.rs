@@ -38,6 +38,7 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule, Request};
 use ngx::ngx_log_error;
+use ngx_websocket_codec::deflate::{self, Agreement, Pipeline};
 use ngx_websocket_codec::{close as codes, FrameBuffer, Session};
 
 use crate::config::{EndpointKind, LocConf};
@@ -107,7 +108,13 @@ pub struct WsConn {
     session: Session,
     /// Index of the negotiated subprotocol in the location's list.
     protocol: Option<u8>,
+    /// The permessage-deflate answer, if negotiated.
+    agreement: Option<Agreement>,
     buf: Option<Box<FrameBuffer>>,
+    /// permessage-deflate's transform while a message is in flight (or for
+    /// good with context takeover); its streams are borrowed from the
+    /// worker's pool per message otherwise.
+    deflate: Option<Box<Pipeline>>,
     /// Frames that came with the handshake beyond what the buffer holds;
     /// consumed before anything is read from the socket.
     early: Vec<u8>,
@@ -137,6 +144,7 @@ pub struct LogValues<'a> {
     pub stats: &'a ngx_websocket_codec::session::Stats,
     pub duration_ms: u64,
     pub protocol: Option<&'a [u8]>,
+    pub extensions: Option<Agreement>,
 }
 
 impl WsConn {
@@ -157,6 +165,7 @@ impl WsConn {
                 .protocol
                 .and_then(|i| self.conf().protocols().get(usize::from(i)))
                 .map(|p| &p[..]),
+            extensions: self.agreement,
         }
     }
 }
@@ -186,13 +195,26 @@ pub unsafe fn conn_of_request<'a>(r: *mut ngx_http_request_t) -> Option<&'a WsCo
 }
 
 /// The protocol limits of a location, for a server-role session reading
-/// from a lent buffer.
-fn session_config(conf: &LocConf) -> ngx_websocket_codec::Config {
+/// from a lent buffer; RSV1 is allowed when permessage-deflate is on.
+fn session_config(conf: &LocConf, deflate: bool) -> ngx_websocket_codec::Config {
     ngx_websocket_codec::Config {
         max_frame_len: conf.max_payload_len(),
         max_message_len: conf.max_message_len(),
         whole_frame_max: buffers::WHOLE_FRAME_MAX,
-        message_rsv: 0,
+        message_rsv: if deflate { deflate::RSV1 } else { 0 },
+    }
+}
+
+/// The transform of a connection with permessage-deflate: the location's
+/// compression settings, and its limits applied to inflated bytes.
+fn deflate_params(conf: &LocConf, agreement: &Agreement) -> deflate::Params {
+    deflate::Params {
+        level: conf.deflate.level(),
+        mem_level: conf.deflate.mem_level(),
+        min_length: conf.deflate.min_length(),
+        max_frame_len: conf.max_payload_len(),
+        max_message_len: conf.max_message_len(),
+        ..deflate::Params::server(agreement)
     }
 }
 
@@ -207,6 +229,7 @@ pub unsafe fn take_over(
     conf: &LocConf,
     endpoint: EndpointKind,
     protocol: Option<u8>,
+    agreement: Option<Agreement>,
 ) -> ngx_int_t {
     // SAFETY: per the function contract.
     let c = unsafe { (*r).connection };
@@ -218,7 +241,7 @@ pub unsafe fn take_over(
     };
     // SAFETY: `r` is valid per the function contract.
     let detachable = unsafe { detaches(r) };
-    let session = Session::server(session_config(conf));
+    let session = Session::server(session_config(conf, agreement.is_some()));
     let mut ws = Box::new(WsConn {
         r,
         request_cleanup: ptr::null_mut(),
@@ -228,7 +251,9 @@ pub unsafe fn take_over(
         endpoint,
         session,
         protocol,
+        agreement,
         buf: None,
+        deflate: None,
         early: Vec::new(),
         phase: Phase::Open,
         closed_by: ClosedBy::Nobody,
@@ -411,6 +436,13 @@ impl WsConn {
         buf
     }
 
+    /// Gives a message's compression state back to the worker's pool.
+    fn release_deflate(&mut self) {
+        if let Some(pipeline) = self.deflate.as_deref_mut() {
+            buffers::with_deflate_pool(|pool| pipeline.abort(pool));
+        }
+    }
+
     /// Moves early bytes into the buffer; true if any moved.
     fn refill_from_early(&mut self) -> bool {
         let early = core::mem::take(&mut self.early);
@@ -584,12 +616,31 @@ impl WsConn {
                 }
             }
 
-            // 5. Process what we have into frames to send.
-            if self.buf.as_ref().is_some_and(|b| b.input_len() > 0) {
+            // 5. Process what we have into frames to send (a compressed
+            // message may also be waiting for output room).
+            let busy = self.deflate.is_some();
+            if busy || self.buf.as_ref().is_some_and(|b| b.input_len() > 0) {
+                if let (Some(agreement), None) = (self.agreement, &self.deflate) {
+                    // Made when bytes arrive, dropped again between
+                    // messages unless it keeps streams (context takeover):
+                    // an idle connection holds only the agreement.
+                    let params = deflate_params(self.conf(), &agreement);
+                    self.deflate = Some(Box::new(Pipeline::new(params)));
+                }
                 let (session, buf) = (&mut self.session, buffers::lend(&mut self.buf));
-                let p = match self.endpoint {
-                    EndpointKind::Echo => crate::echo::process(session, buf),
+                let p = match (self.endpoint, self.deflate.as_deref_mut()) {
+                    (EndpointKind::Echo, None) => crate::echo::process(session, buf),
+                    (EndpointKind::Echo, Some(pipeline)) => buffers::with_deflate_pool(|pool| {
+                        crate::echo::process_deflate(session, buf, pipeline, pool)
+                    }),
                 };
+                if self
+                    .deflate
+                    .as_ref()
+                    .is_some_and(|d| !d.is_busy() && !d.holds_memory())
+                {
+                    self.deflate = None;
+                }
                 progressed |= p.consumed > 0 || p.events > 0;
             }
 
@@ -686,6 +737,22 @@ impl WsConn {
         };
         let log = self.socket.log();
         match f.reason {
+            "frame too big after inflation" => {
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    log,
+                    "websocket: client sent a compressed frame that inflates past websocket_max_payload_len ({} bytes), closing with 1009",
+                    self.conf().max_payload_len()
+                );
+            }
+            "message too big after inflation" => {
+                ngx_log_error!(
+                    NGX_LOG_INFO,
+                    log,
+                    "websocket: client sent a compressed message that inflates past websocket_max_message_len ({} bytes), closing with 1009",
+                    self.conf().max_message_len()
+                );
+            }
             "frame too big" => {
                 ngx_log_error!(
                     NGX_LOG_INFO,
@@ -769,6 +836,7 @@ impl WsConn {
             unsafe { record.log(self.socket.c, this.cast()) };
         }
         buffers::release(&mut self.buf);
+        self.release_deflate();
         self.early = Vec::new();
         close::finish_detached(self, how);
     }
