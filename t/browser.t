@@ -37,10 +37,12 @@ is $rc, 0, 'nginx-conf/tls.conf passes nginx -t' or diag $out;
 $https->run;
 
 my @pages = (
+    # echo.conf has `websocket_deflate on`, tls.conf not.
     { t => $http,  url => 'http://127.0.0.1:' . $http->port . '/',
-      ws => 'ws://127.0.0.1:' . $http->port . '/echo' },
+      ws => 'ws://127.0.0.1:' . $http->port . '/echo',
+      ext => 'permessage-deflate; server_no_context_takeover; client_no_context_takeover' },
     { t => $https, url => 'https://127.0.0.1:' . $https->port . '/',
-      ws => 'wss://127.0.0.1:' . $https->port . '/echo' },
+      ws => 'wss://127.0.0.1:' . $https->port . '/echo', ext => 'none' },
 );
 
 my ($outdir, @results) = $http->run_browser('demo.js',
@@ -53,6 +55,7 @@ for my $i (0 .. $#pages) {
     is_deeply $r->{errors} // ['no result'], [], "$u: every step of the page worked"
         or diag explain $r;
     is $r->{title}, 'ngx-websocket echo', "$u: the demo page loaded";
+    is $r->{extensions}, $p->{ext}, "$u: the page shows the negotiated extension ($p->{ext})";
     my $log = $r->{log} // '';
     like $log, qr/^connected to \Q$p->{ws}\E$/m, "$u: the page connected to $p->{ws}";
     like $r->{close_reload} // '', qr/^code 1001, reason "server shutting down" \((?:not )?clean\)$/,

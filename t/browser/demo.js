@@ -70,6 +70,7 @@ async function run(page, url, pidfile, shot) {
     await step("reconnect", async () => {
       await page.click("#connect");
       await statusIs("connected");
+      r.extensions = await text("extensions");
     });
     await step("text", async () => {
       await page.fill("#text", TEXT);
