@@ -16,6 +16,16 @@
 //! leave in one `writev`. A head is reused only after its echo was checked.
 //! The unmasked pattern that echoes are compared with is shared by all
 //! connections, so it stays in cache.
+//!
+//! JSON mode (`json`, for the permessage-deflate figures): the messages are
+//! text, [`deflate::DISTINCT`] distinct JSON documents of `size` bytes that
+//! connections rotate through, each a ready masked frame (see
+//! [`deflate::JsonSet`]). Plain, every byte of every echo is compared with
+//! the document. With `deflate`, the client offers permessage-deflate,
+//! checks the server's answer, sends every message compressed (RSV1) and
+//! counts the replies from their frame headers, requiring RSV1 on each
+//! reply's first frame; the first reply of every connection is inflated
+//! and compared with what was sent.
 
 use std::fmt;
 use std::io;
@@ -24,6 +34,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::deflate::{self, JsonSet};
 use crate::sys::{self, Epoll};
 
 /// Payload bytes that carry the connection id and sequence number.
@@ -56,6 +67,71 @@ pub struct Config {
     /// Idle mode: connections opened and closed first, so one-time
     /// allocations are not counted per connection.
     pub warm_conns: usize,
+    /// JSON text messages instead of binary ones with counters.
+    pub json: bool,
+    /// Offer permessage-deflate and send the (JSON) messages compressed.
+    pub deflate: Option<DeflateOffer>,
+}
+
+/// What the client offers for permessage-deflate and accepts back.
+#[derive(Debug, Clone)]
+pub struct DeflateOffer {
+    /// The Sec-WebSocket-Extensions value offered.
+    pub offer: String,
+    /// The client's compression window; an answer's client_max_window_bits
+    /// below it fails the run.
+    pub window_bits: u8,
+    /// The exact answer required, if any (whitespace ignored).
+    pub expect: Option<String>,
+}
+
+impl DeflateOffer {
+    /// Check the server's Sec-WebSocket-Extensions answer.
+    fn check(&self, answer: Option<&str>) -> Result<(), String> {
+        let Some(answer) = answer else {
+            return Err("the server did not accept permessage-deflate".into());
+        };
+        let squash = |s: &str| s.split_whitespace().collect::<String>();
+        if let Some(want) = &self.expect {
+            if squash(want) != squash(answer) {
+                return Err(format!(
+                    "Sec-WebSocket-Extensions {answer:?}, expected {want:?}"
+                ));
+            }
+        }
+        let mut parts = answer.split(';').map(str::trim);
+        if parts.next() != Some("permessage-deflate") || answer.contains(',') {
+            return Err(format!("Sec-WebSocket-Extensions {answer:?}"));
+        }
+        let mut no_server_takeover = false;
+        for p in parts {
+            let (name, value) = match p.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+                None => (p, None),
+            };
+            match (name.to_ascii_lowercase().as_str(), value) {
+                ("server_no_context_takeover", None) => no_server_takeover = true,
+                ("client_no_context_takeover", None) => {}
+                ("server_max_window_bits", Some(_)) => {}
+                ("client_max_window_bits", Some(v)) => {
+                    let bits: u8 = v.parse().map_err(|_| format!("bad parameter {p:?}"))?;
+                    if bits < self.window_bits {
+                        return Err(format!(
+                            "{p} is below the client's window of {} bits",
+                            self.window_bits
+                        ));
+                    }
+                }
+                _ => return Err(format!("unexpected parameter {p:?} in {answer:?}")),
+            }
+        }
+        if self.offer.contains("server_no_context_takeover") && !no_server_takeover {
+            return Err(format!(
+                "server_no_context_takeover offered but not in {answer:?}"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Figures of one run, printed as `key=value` pairs on one line.
@@ -180,10 +256,21 @@ struct Conn {
     frame_fin: bool,
     msg_started: bool,
     msg_off: usize,
+    /// JSON mode: the messages and their frames.
+    json: Option<Rc<JsonSet>>,
+    /// Deflate: the compressed payload of the sampled reply.
+    sample: Vec<u8>,
 }
 
 impl Conn {
-    fn new(fd: RawFd, id: u32, cfg: &Config, limit: u64, plain: Rc<[u8]>) -> Self {
+    fn new(
+        fd: RawFd,
+        id: u32,
+        cfg: &Config,
+        limit: u64,
+        plain: Rc<[u8]>,
+        json: Option<Rc<JsonSet>>,
+    ) -> Self {
         let mut rng =
             0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(id) + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         for _ in 0..4 {
@@ -195,9 +282,14 @@ impl Conn {
         }
         let ws_key = base64_16(&ws_key);
         let accept = ngx_websocket_codec::handshake::accept_key(ws_key.as_bytes());
+        let extensions = cfg
+            .deflate
+            .as_ref()
+            .map(|d| format!("Sec-WebSocket-Extensions: {}\r\n", d.offer))
+            .unwrap_or_default();
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n",
             cfg.path, cfg.addr, ws_key
         )
         .into_bytes();
@@ -254,16 +346,46 @@ impl Conn {
             frame_fin: false,
             msg_started: false,
             msg_off: 0,
+            json,
+            sample: Vec::new(),
         }
+    }
+
+    /// The two pieces of message `seq`'s frame.
+    fn frame_parts(&self, seq: u64) -> (&[u8], &[u8]) {
+        match &self.json {
+            Some(j) => (&[], &j.frames[j.index(self.id, seq)]),
+            None => (
+                &self.heads[(seq % self.heads.len() as u64) as usize][..self.head_len],
+                &self.tail,
+            ),
+        }
+    }
+
+    /// The message being received, in JSON mode.
+    fn json_reply(&self) -> Option<&[u8]> {
+        let j = self.json.as_ref()?;
+        Some(&j.plain[j.index(self.id, self.recv_seq)])
+    }
+
+    /// Length of the (uncompressed) message being received.
+    fn reply_len(&self) -> usize {
+        self.json_reply().map_or(self.plain.len(), <[u8]>::len)
+    }
+
+    /// Replies are compressed and only sampled.
+    fn compressed(&self) -> bool {
+        self.json.as_ref().is_some_and(|j| j.compressed)
     }
 
     fn outstanding(&self) -> u64 {
         self.send_seq - self.recv_seq
     }
 
-    /// Bytes of one frame on the wire.
-    fn frame_len(&self) -> usize {
-        self.head_len + self.tail.len()
+    /// Bytes of message `seq`'s frame on the wire.
+    fn frame_len(&self, seq: u64) -> usize {
+        let (a, b) = self.frame_parts(seq);
+        a.len() + b.len()
     }
 
     /// Queue messages while the window and the limit allow.
@@ -275,11 +397,13 @@ impl Conn {
         while self.outstanding() < w && self.send_seq < self.limit {
             let seq = self.send_seq;
             let slot = (seq % w) as usize;
-            let ctr = counter(self.id, seq);
-            let (hl, key) = (self.hl, self.key);
-            let head = &mut self.heads[slot][..self.head_len];
-            for (i, b) in head[hl..].iter_mut().enumerate() {
-                *b = ctr[i] ^ key[i & 3];
+            if self.json.is_none() {
+                let ctr = counter(self.id, seq);
+                let (hl, key) = (self.hl, self.key);
+                let head = &mut self.heads[slot][..self.head_len];
+                for (i, b) in head[hl..].iter_mut().enumerate() {
+                    *b = ctr[i] ^ key[i & 3];
+                }
             }
             self.sent_at[slot] = Instant::now();
             self.send_seq += 1;
@@ -288,8 +412,6 @@ impl Conn {
 
     /// Write queued frames until done or the socket is full.
     fn flush(&mut self) -> io::Result<()> {
-        let w = self.heads.len() as u64;
-        let frame_len = self.frame_len();
         let empty = libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
@@ -299,18 +421,18 @@ impl Conn {
             let mut n = 0;
             let mut seq = self.written_seq;
             while seq < self.send_seq && n + 2 <= iov.len() {
-                let head = &self.heads[(seq % w) as usize][..self.head_len];
+                let (head, tail) = self.frame_parts(seq);
                 let skip = if seq == self.written_seq {
                     self.written_off
                 } else {
                     0
                 };
-                let (h_skip, t_skip) = if skip < self.head_len {
+                let (h_skip, t_skip) = if skip < head.len() {
                     (skip, 0)
                 } else {
-                    (self.head_len, skip - self.head_len)
+                    (head.len(), skip - head.len())
                 };
-                for part in [&head[h_skip..], &self.tail[t_skip..]] {
+                for part in [&head[h_skip..], &tail[t_skip..]] {
                     if !part.is_empty() {
                         iov[n] = libc::iovec {
                             iov_base: part.as_ptr().cast_mut().cast(),
@@ -328,7 +450,7 @@ impl Conn {
                 Err(e) => return Err(e),
             };
             while written > 0 {
-                let left = frame_len - self.written_off;
+                let left = self.frame_len(self.written_seq) - self.written_off;
                 if written >= left {
                     written -= left;
                     self.written_seq += 1;
@@ -343,7 +465,17 @@ impl Conn {
     }
 
     /// Compare echoed payload bytes at message offset `off` with what was sent.
-    fn check_payload(&self, off: usize, data: &[u8], masked: bool) -> bool {
+    fn check_payload(&mut self, off: usize, data: &[u8], masked: bool) -> bool {
+        if self.compressed() {
+            // Only the sampled reply (each connection's first) is kept.
+            if self.recv_seq == 0 {
+                self.sample.extend_from_slice(data);
+            }
+            return true;
+        }
+        if let Some(msg) = self.json_reply() {
+            return msg.get(off..off + data.len()) == Some(data);
+        }
         if masked {
             // The frame as sent: the head's counter bytes, then the tail.
             let head = &self.heads[(self.recv_seq % self.heads.len() as u64) as usize];
@@ -429,15 +561,32 @@ impl Conn {
         };
         let masked = b1 & 0x80 != 0;
         let id = self.id;
-        if b0 & 0x70 != 0 {
-            return Err(format!("connection {id}: reply frame with RSV bits set"));
+        let rsv1 = if self.compressed() && !self.msg_started {
+            0x40
+        } else {
+            0
+        };
+        if b0 & 0x70 != rsv1 {
+            return Err(format!(
+                "connection {id}: reply frame with RSV bits {:#x}, expected {rsv1:#x}{}",
+                b0 & 0x70,
+                if rsv1 != 0 {
+                    " (a compressed first frame)"
+                } else {
+                    ""
+                }
+            ));
         }
         if opcode >= 8 {
             return Err(format!(
                 "connection {id}: unexpected control frame (opcode {opcode:#x})"
             ));
         }
-        let expected_op = if self.msg_started { 0 } else { 2 };
+        let expected_op = match (self.msg_started, self.json.is_some()) {
+            (true, _) => 0,
+            (false, true) => 1,
+            (false, false) => 2,
+        };
         if opcode != expected_op {
             return Err(format!(
                 "connection {id}: reply opcode {opcode:#x}, expected {expected_op:#x}"
@@ -454,10 +603,17 @@ impl Conn {
                 "connection {id}: masked reply is not the frame that was sent"
             ));
         }
-        if len > (self.plain.len() - self.msg_off) as u64 {
+        // A compressed reply: at most what stored deflate blocks take.
+        let bound = if self.compressed() {
+            let n = self.reply_len();
+            n + n / 8 + 1024
+        } else {
+            self.reply_len()
+        };
+        if len > bound.saturating_sub(self.msg_off) as u64 {
             return Err(format!(
                 "connection {id}: reply longer than the {} byte message",
-                self.plain.len()
+                self.reply_len()
             ));
         }
         self.msg_started = true;
@@ -475,13 +631,31 @@ impl Conn {
         if !self.frame_fin {
             return Ok(());
         }
-        if self.msg_off != self.plain.len() {
+        if self.compressed() {
+            if self.recv_seq == 0 {
+                let want = self.json_reply().unwrap_or_default();
+                let got = deflate::inflate_message(&self.sample, want.len())
+                    .map_err(|e| format!("connection {}: first reply: {e}", self.id))?;
+                if got != want {
+                    return Err(format!(
+                        "connection {}: first reply inflates to {} bytes that differ from the {} sent",
+                        self.id,
+                        got.len(),
+                        want.len()
+                    ));
+                }
+                self.sample = Vec::new();
+            }
+            if ctx.in_window {
+                ctx.wire_bytes += self.msg_off as u64;
+            }
+        } else if self.msg_off != self.reply_len() {
             return Err(format!(
                 "connection {}: message {} echoed with {} of {} bytes",
                 self.id,
                 self.recv_seq,
                 self.msg_off,
-                self.plain.len()
+                self.reply_len()
             ));
         }
         if self.recv_seq >= self.send_seq {
@@ -505,7 +679,11 @@ impl Conn {
     }
 
     /// Handshake bytes: returns the bytes after the response header, if complete.
-    fn on_handshake_bytes(&mut self, data: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    fn on_handshake_bytes(
+        &mut self,
+        data: &[u8],
+        deflate: Option<&DeflateOffer>,
+    ) -> Result<Option<Vec<u8>>, String> {
         self.response.extend_from_slice(data);
         let Some(end) = self.response.windows(4).position(|w| w == b"\r\n\r\n") else {
             if self.response.len() > 16 * 1024 {
@@ -525,12 +703,28 @@ impl Conn {
                 self.id
             ));
         }
-        let accept = lines.find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.trim()
-                .eq_ignore_ascii_case("sec-websocket-accept")
-                .then(|| value.trim().to_owned())
-        });
+        let header = |want: &str| -> Option<String> {
+            head.split("\r\n").skip(1).find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case(want)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        let accept = header("sec-websocket-accept");
+        let extensions = header("sec-websocket-extensions");
+        match (deflate, extensions) {
+            (Some(d), answer) => d
+                .check(answer.as_deref())
+                .map_err(|e| format!("connection {}: {e}", self.id))?,
+            (None, Some(answer)) => {
+                return Err(format!(
+                    "connection {}: Sec-WebSocket-Extensions {answer:?} without an offer",
+                    self.id
+                ))
+            }
+            (None, None) => {}
+        }
         if accept.as_deref().map(str::as_bytes) != Some(&self.accept[..]) {
             return Err(format!(
                 "connection {}: wrong Sec-WebSocket-Accept {accept:?}",
@@ -548,6 +742,9 @@ impl Conn {
 struct Ctx {
     sending: bool,
     expect_masked: bool,
+    deflate: Option<DeflateOffer>,
+    /// Payload bytes of compressed replies (measured window only).
+    wire_bytes: u64,
     in_window: bool,
     completed: u64,
     window_msgs: u64,
@@ -569,19 +766,39 @@ struct Client {
     send_on_open: bool,
     /// The payload pattern of every connection.
     plain: Rc<[u8]>,
+    /// JSON mode: the messages of every connection.
+    json: Option<Rc<JsonSet>>,
 }
 
 impl Client {
-    fn new(cfg: Config) -> io::Result<Self> {
+    fn new(cfg: Config) -> Result<Self, String> {
         let mut rng = 0x2545_F491_4F6C_DD1Du64;
-        let plain: Rc<[u8]> = (0..cfg.size).map(|_| xorshift(&mut rng) as u8).collect();
+        let json = if cfg.json {
+            let bits = cfg.deflate.as_ref().map(|d| d.window_bits);
+            Some(Rc::new(JsonSet::new(cfg.size, bits)?))
+        } else if cfg.deflate.is_some() {
+            return Err("permessage-deflate needs JSON messages (--json)".into());
+        } else {
+            None
+        };
+        if json.is_some() && cfg.expect_masked {
+            return Err("JSON messages cannot be checked against the raw echo".into());
+        }
+        let plain: Rc<[u8]> = if json.is_some() {
+            Rc::from(Vec::new())
+        } else {
+            (0..cfg.size).map(|_| xorshift(&mut rng) as u8).collect()
+        };
         Ok(Self {
             plain,
-            ep: Epoll::new()?,
+            json,
+            ep: Epoll::new().map_err(|e| format!("epoll: {e}"))?,
             conns: Vec::new(),
             ctx: Ctx {
                 sending: false,
                 expect_masked: cfg.expect_masked,
+                deflate: cfg.deflate.clone(),
+                wire_bytes: 0,
                 in_window: false,
                 completed: 0,
                 window_msgs: 0,
@@ -608,8 +825,14 @@ impl Client {
                 .add(fd, sys::EV_ALL_ET, idx as u64)
                 .map_err(|e| format!("epoll_ctl: {e}"))?;
             let id = idx as u32;
-            self.conns
-                .push(Conn::new(fd, id, &self.cfg, self.limit, self.plain.clone()));
+            self.conns.push(Conn::new(
+                fd,
+                id,
+                &self.cfg,
+                self.limit,
+                self.plain.clone(),
+                self.json.clone(),
+            ));
             self.to_open -= 1;
             self.ctx.handshaking += 1;
         }
@@ -677,7 +900,9 @@ impl Client {
                 }
                 Ok(n) => {
                     if conn.phase == Phase::Handshake {
-                        if let Some(rest) = conn.on_handshake_bytes(&buf[..n])? {
+                        if let Some(rest) =
+                            conn.on_handshake_bytes(&buf[..n], ctx.deflate.as_ref())?
+                        {
                             conn.phase = Phase::Open;
                             ctx.handshaking -= 1;
                             ctx.opened += 1;
@@ -762,7 +987,7 @@ pub fn run_echo(cfg: Config) -> Result<Report, String> {
         return Err("need at least one connection and one message in flight".into());
     }
     sys::raise_nofile();
-    let mut c = Client::new(cfg.clone()).map_err(|e| e.to_string())?;
+    let mut c = Client::new(cfg.clone())?;
     c.open(cfg.conns, u64::MAX, false)?;
 
     c.ctx.sending = true;
@@ -823,8 +1048,25 @@ pub fn run_echo(cfg: Config) -> Result<Report, String> {
         );
         r.add("server_us_per_msg", format!("{:.3}", per_msg(cpu)));
     }
+    json_figures(&mut r, &c, msgs);
     r.add("verified", c.ctx.completed);
     Ok(r)
+}
+
+/// JSON mode: the messages' kind and their mean payload on the wire.
+fn json_figures(r: &mut Report, c: &Client, msgs: u64) {
+    let Some(j) = &c.json else { return };
+    r.add(
+        "messages",
+        if j.compressed { "json-deflate" } else { "json" },
+    );
+    r.add("sent_payload_mean", format!("{:.0}", j.mean_payload()));
+    if j.compressed && msgs > 0 {
+        r.add(
+            "reply_payload_mean",
+            format!("{:.0}", c.ctx.wire_bytes as f64 / msgs as f64),
+        );
+    }
 }
 
 /// Idle run: hold `conns` handshaken connections (each echoed one message)
@@ -841,7 +1083,7 @@ pub fn run_idle(cfg: Config) -> Result<Report, String> {
         ));
     }
     let rss = || sys::process_rss(pid).map_err(|e| format!("RSS of {pid}: {e}"));
-    let mut c = Client::new(cfg.clone()).map_err(|e| e.to_string())?;
+    let mut c = Client::new(cfg.clone())?;
     c.ctx.sending = true;
     if cfg.warm_conns > 0 {
         c.open(cfg.warm_conns, 1, true)?;
@@ -869,6 +1111,10 @@ pub fn run_idle(cfg: Config) -> Result<Report, String> {
         format!("{:.0}", (after as f64 - before as f64) / cfg.conns as f64),
     );
     r.add("open_secs", format!("{open_secs:.2}"));
+    if cfg.json {
+        r.add("size", cfg.size);
+    }
+    json_figures(&mut r, &c, 0);
     r.add("verified", c.ctx.completed);
     Ok(r)
 }
@@ -928,6 +1174,8 @@ mod tests {
             connect_batch: 2,
             settle: Duration::from_millis(10),
             warm_conns: 2,
+            json: false,
+            deflate: None,
         }
     }
 
@@ -974,6 +1222,43 @@ mod tests {
         assert_eq!(r.get("conns"), Some("50"));
         assert_eq!(r.get("verified"), Some("52"), "{r}");
         assert!(r.get("rss_per_conn").is_some());
+    }
+
+    #[test]
+    fn deflate_answers() {
+        let offer = |window_bits, expect: Option<&str>| DeflateOffer {
+            offer: "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+                .into(),
+            window_bits,
+            expect: expect.map(Into::into),
+        };
+        let both = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+        assert!(offer(15, Some(both)).check(Some(both)).is_ok());
+        assert!(offer(15, None)
+            .check(Some(
+                "permessage-deflate;server_no_context_takeover;server_max_window_bits=12"
+            ))
+            .is_ok());
+        assert!(offer(15, None).check(None).is_err());
+        assert!(offer(15, Some(both))
+            .check(Some("permessage-deflate; server_no_context_takeover"))
+            .is_err());
+        // Context takeover where none was offered, unknown parameters, a
+        // client window below the client's.
+        assert!(offer(15, None).check(Some("permessage-deflate")).is_err());
+        assert!(offer(15, None)
+            .check(Some("permessage-deflate; server_no_context_takeover; x=1"))
+            .is_err());
+        assert!(offer(15, None)
+            .check(Some(
+                "permessage-deflate; server_no_context_takeover; client_max_window_bits=9"
+            ))
+            .is_err());
+        assert!(offer(9, None)
+            .check(Some(
+                "permessage-deflate; server_no_context_takeover; client_max_window_bits=9"
+            ))
+            .is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! ngx-websocket-bench client --port P [--path /echo] [--mode throughput|latency|idle]
 //!     [--conns C] [--inflight W] [--size S] [--warmup SECS] [--duration SECS]
 //!     [--server-pid PID] [--raw] [--connect-batch N] [--settle SECS] [--warm-conns N]
+//!     [--json] [--deflate OFFER [--window-bits B] [--expect-extensions ANSWER]]
 //! ngx-websocket-bench raw-server --port P [--exit-after SECS]
 //! ngx-websocket-bench report --input RUNS --results-md FILE --chart-data FILE [--machine FILE]
 //!     [--results-txt FILE]
@@ -13,8 +14,16 @@
 //! The client prints one line of `key=value` figures and exits 0, or prints
 //! why it failed (a wrong echo, a closed connection) and exits 1. It only
 //! connects to loopback addresses.
+//!
+//! `--json` sends JSON text messages (64 distinct documents of `--size`
+//! bytes); `--deflate OFFER` offers permessage-deflate with OFFER as the
+//! Sec-WebSocket-Extensions value (`;` separated, spaces optional, e.g.
+//! `permessage-deflate;server_no_context_takeover;client_no_context_takeover`)
+//! and sends them compressed with a window of `--window-bits` (default 15);
+//! `--expect-extensions` requires that exact answer (spaces ignored).
 
 mod client;
+mod deflate;
 mod raw;
 mod report;
 mod sys;
@@ -98,7 +107,7 @@ fn loopback(a: &mut Args) -> Result<SocketAddrV4, String> {
 }
 
 fn client(args: &[String]) -> Result<(), String> {
-    let mut a = Args::parse(args, &["raw"])?;
+    let mut a = Args::parse(args, &["raw", "json"])?;
     let mode: String = a.get("mode", Some("throughput".into()))?;
     let latency = mode == "latency";
     let idle = mode == "idle";
@@ -127,7 +136,35 @@ fn client(args: &[String]) -> Result<(), String> {
         connect_batch: a.get("connect-batch", Some(256))?,
         settle: a.secs("settle", 1.0)?,
         warm_conns: a.get("warm-conns", Some(100))?,
+        json: a.flag("json"),
+        deflate: None,
     };
+    let mut cfg = cfg;
+    let window_bits: u8 = a.get("window-bits", Some(15))?;
+    let expect: Option<String> = a.opt("expect-extensions")?;
+    if let Some(offer) = a.opt::<String>("deflate")? {
+        if !(9..=15).contains(&window_bits) {
+            return Err("--window-bits must be from 9 to 15".into());
+        }
+        // The offer as one header value: `;` separated, one space after each.
+        let offer = offer
+            .split(';')
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if !offer.starts_with("permessage-deflate") {
+            return Err(format!(
+                "--deflate: {offer:?} is not a permessage-deflate offer"
+            ));
+        }
+        cfg.deflate = Some(client::DeflateOffer {
+            offer,
+            window_bits,
+            expect,
+        });
+    } else if expect.is_some() {
+        return Err("--expect-extensions needs --deflate".into());
+    }
     if idle && cfg.inflight != 1 {
         return Err("idle mode sends one message per connection".into());
     }

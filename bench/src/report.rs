@@ -6,7 +6,10 @@
 //! figures (or `error=` when a run failed). Figures are named by kind:
 //! `msgs-*` (msgs/s), `mib-*` (MiB/s), `latency` (p50 and p99 round trip),
 //! `idle` (worker RSS per connection) and `idle-tls` (worker RSS per idle
-//! TLS connection: the module's wss:// against nginx's own HTTPS keepalive).
+//! TLS connection: the module's wss:// against nginx's own HTTPS keepalive),
+//! `deflate-*` (msgs/s of JSON text messages with permessage-deflate, the
+//! module with and without it and Python's websockets) and `idle-deflate`
+//! (worker RSS per idle connection with permessage-deflate negotiated).
 //! The baseline server's lines (`scripts/bench --baseline REV`) carry its
 //! short sha as `rev=`; every figure then gets the ratio of the embedded
 //! build to it, in results.md and as extra lines of results.txt.
@@ -17,7 +20,7 @@ use std::fmt::Write as _;
 /// The servers, in table order: key, name in the table, short name. A
 /// server has rows only in the figures it ran (the baseline's name gets its
 /// sha, see `server_name`).
-pub const SERVERS: [(&str, &str, &str); 6] = [
+pub const SERVERS: [(&str, &str, &str); 11] = [
     (
         "embedded",
         "this module, nginx 1.28.3 (embedded build)",
@@ -48,6 +51,31 @@ pub const SERVERS: [(&str, &str, &str); 6] = [
         "nginx's own HTTPS keepalive connection, nginx 1.28.3 (same binary and config)",
         "nginx HTTPS keepalive",
     ),
+    (
+        "deflate",
+        "this module, nginx 1.28.3, `websocket_deflate on` (defaults: no context takeover)",
+        "module, deflate",
+    ),
+    (
+        "deflate-plain",
+        "this module, nginx 1.28.3, without deflate (the same JSON uncompressed)",
+        "module, no deflate",
+    ),
+    (
+        "websockets",
+        "Python websockets echo (asyncio `serve`, its default compression), one process",
+        "Python websockets",
+    ),
+    (
+        "deflate-takeover",
+        "this module, nginx 1.28.3, deflate with context takeover both ways (15-bit windows, memory level 8)",
+        "module, deflate, context takeover",
+    ),
+    (
+        "deflate-takeover-w9",
+        "this module, nginx 1.28.3, deflate with context takeover, 9-bit windows, memory level 1",
+        "module, deflate, context takeover, 9-bit windows",
+    ),
 ];
 
 /// The servers of the chart, in the column order of bench/chart.gp.
@@ -61,6 +89,12 @@ const NGINX_HTTPS: &str = "nginx-https";
 const MODULES: [&str; 2] = ["embedded", "debian"];
 /// The figure of idle TLS connections.
 const IDLE_TLS: &str = "idle-tls";
+/// The figure of idle connections with permessage-deflate.
+const IDLE_DEFLATE: &str = "idle-deflate";
+/// The servers of the deflate-* figures: with deflate, without, websockets.
+const DEFLATE: &str = "deflate";
+const DEFLATE_PLAIN: &str = "deflate-plain";
+const WEBSOCKETS: &str = "websockets";
 
 type Line = BTreeMap<String, String>;
 
@@ -146,6 +180,11 @@ impl Data {
             .find_map(|l| l.get(key).cloned())
     }
 
+    /// A parameter of `server`'s runs of `figure`.
+    fn server_param(&self, figure: &str, server: &str, key: &str) -> Option<String> {
+        self.runs(figure, server).find_map(|l| l.get(key).cloned())
+    }
+
     /// Whether `server` has any line (figures or an error) in `figure`.
     fn ran(&self, figure: &str, server: &str) -> bool {
         self.runs(figure, server).next().is_some()
@@ -208,7 +247,29 @@ fn metrics(d: &Data) -> Vec<Metric> {
     for f in d.figures() {
         let p = |k: &str| d.param(&f, k).unwrap_or_else(|| "?".into());
         let shape = format!("{} conn × {} in flight", p("conns"), p("inflight"));
-        if f.starts_with("msgs") {
+        if f.starts_with("deflate-") {
+            out.push(Metric {
+                title: format!(
+                    "msgs/s, {} JSON text messages, permessage-deflate (no context takeover), {shape}",
+                    size_label(&p("size"))
+                ),
+                figure: f,
+                key: "msgs_per_s",
+                unit: "msgs/s",
+            });
+        } else if f == IDLE_DEFLATE {
+            out.push(Metric {
+                title: format!(
+                    "worker RSS per idle connection with permessage-deflate, bytes, {} connections \
+                     (each echoed one {} JSON message, compressed both ways)",
+                    p("conns"),
+                    size_label(&p("size"))
+                ),
+                figure: f,
+                key: "rss_per_conn",
+                unit: "B",
+            });
+        } else if f.starts_with("msgs") {
             out.push(Metric {
                 title: format!("msgs/s, {} payload, {shape}", size_label(&p("size"))),
                 figure: f,
@@ -361,7 +422,12 @@ pub fn markdown(input: &str, machine: &str) -> String {
                 continue;
             }
             let title = title();
-            let name = server_name(&d, server, name);
+            let mut name = server_name(&d, server, name);
+            // A server measured at another connection count than the title's.
+            let conns = d.server_param(&m.figure, server, "conns");
+            if conns.is_some() && conns != d.param(&m.figure, "conns") {
+                let _ = write!(name, " ({} connections)", conns.unwrap_or_default());
+            }
             let s = d.stat(&m.figure, server, m.key);
             let Some(s) = s else {
                 let errors = d.errors(&m.figure, server);
@@ -417,14 +483,85 @@ pub fn markdown(input: &str, machine: &str) -> String {
         }
     }
     md.push('\n');
+    let deflate = deflate_table(&d);
+    if !deflate.is_empty() {
+        md.push_str(&deflate);
+        md.push('\n');
+    }
     if d.has_baseline() {
         md.push_str(&baseline_table(&d));
         md.push('\n');
     }
-    md.push_str(&targets(&d));
-    md.push('\n');
+    let targets = targets(&d);
+    if !targets.is_empty() {
+        md.push_str(&targets);
+        md.push('\n');
+    }
     md.push_str(machine.trim_end());
     md.push('\n');
+    md
+}
+
+/// The deflate-* figures side by side: msgs/s and worker CPU per message
+/// against the module without deflate, and the payload bytes on the wire.
+fn deflate_table(d: &Data) -> String {
+    let figures: Vec<String> = d
+        .figures()
+        .into_iter()
+        .filter(|f| f.starts_with("deflate-"))
+        .collect();
+    if figures.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "**permessage-deflate.** JSON text messages (64 distinct documents rotated), sent \
+         compressed by the client (compressed once, no client context takeover) to the servers \
+         with deflate, which compress every reply; the same documents uncompressed to the module \
+         without deflate. Ratios are to the module without deflate; payload is the mean bytes of \
+         a message's frames on the wire, sent and echoed.\n\n\
+         | figure | server | msgs/s | ÷ without deflate | server CPU per msg | ÷ without deflate | payload sent | payload echoed |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for f in figures {
+        let size = size_label(&d.param(&f, "size").unwrap_or_default());
+        let plain = d.stat(&f, DEFLATE_PLAIN, "msgs_per_s");
+        let plain_cpu = d.stat(&f, DEFLATE_PLAIN, "server_us_per_msg");
+        let mut first = true;
+        for server in [DEFLATE, DEFLATE_PLAIN, WEBSOCKETS] {
+            if !d.ran(&f, server) {
+                continue;
+            }
+            let title = if std::mem::take(&mut first) {
+                format!("**{size} JSON**")
+            } else {
+                String::new()
+            };
+            let name = SERVERS
+                .iter()
+                .find(|s| s.0 == server)
+                .map_or(server, |s| s.2);
+            let rate = d.stat(&f, server, "msgs_per_s");
+            let cpu = d.stat(&f, server, "server_us_per_msg");
+            let bytes = |k| {
+                d.stat(&f, server, k)
+                    .map_or_else(|| "–".into(), |s| format!("{} B", fmt_num(s.median)))
+            };
+            let echoed = if server == DEFLATE_PLAIN {
+                bytes("sent_payload_mean")
+            } else {
+                bytes("reply_payload_mean")
+            };
+            let _ = writeln!(
+                md,
+                "| {title} | {name} | {} | {} | {} | {} | {} | {echoed} |",
+                rate.map_or_else(|| "failed".into(), |s| fmt_num(s.median)),
+                fmt_ratio(ratio(rate, plain)),
+                cpu.map_or_else(|| "–".into(), |s| format!("{:.2} µs", s.median)),
+                fmt_ratio(ratio(cpu, plain_cpu)),
+                bytes("sent_payload_mean"),
+            );
+        }
+    }
     md
 }
 
@@ -552,6 +689,32 @@ pub fn results_txt(input: &str) -> String {
             );
         }
     }
+    let deflate: Vec<String> = d
+        .figures()
+        .into_iter()
+        .filter(|f| f.starts_with("deflate-"))
+        .collect();
+    if !deflate.is_empty() {
+        let _ = writeln!(
+            extra,
+            "# deflate-*: medians of the module with deflate ÷ medians of the module without it, and of websockets"
+        );
+        let three = |r: Option<f64>| r.map_or_else(|| "-".into(), |r| format!("{r:.3}"));
+        for f in deflate {
+            for other in [DEFLATE_PLAIN, WEBSOCKETS] {
+                if !d.ran(&f, other) || !d.ran(&f, DEFLATE) {
+                    continue;
+                }
+                let r = |k| three(ratio(d.stat(&f, DEFLATE, k), d.stat(&f, other, k)));
+                let _ = writeln!(
+                    extra,
+                    "figure={f} compare={DEFLATE}/{other} msgs_per_s={} server_us_per_msg={}",
+                    r("msgs_per_s"),
+                    r("server_us_per_msg")
+                );
+            }
+        }
+    }
     if !extra.is_empty() {
         out.push_str(&extra);
     }
@@ -656,6 +819,12 @@ fn targets(d: &Data) -> String {
         show: |v| format!("{} B", fmt_diff(v)),
         servers: &[EMBEDDED],
     });
+    // Only the targets whose figure ran (a run of some figures only, with
+    // --only, has no verdict on the others).
+    list.retain(|t| t.figure.is_some());
+    if list.is_empty() {
+        return String::new();
+    }
     for t in list {
         let mut cells = Vec::new();
         let mut met = true;
@@ -876,6 +1045,53 @@ figure=idle-tls server=embedded rep=2 conns=3000 rss_per_conn=16400 verified=310
             results_txt(WITH_BASELINE),
             results_txt(&txt[..WITH_BASELINE.len()])
         );
+    }
+
+    const WITH_DEFLATE: &str = "\
+figure=deflate-512 server=deflate rep=1 conns=64 inflight=16 size=512 msgs_per_s=100000 server_us_per_msg=8.000 server_cpu=80 client_cpu=50 sent_payload_mean=296 reply_payload_mean=330 verified=9
+figure=deflate-512 server=deflate-plain rep=1 conns=64 inflight=16 size=512 msgs_per_s=400000 server_us_per_msg=2.000 sent_payload_mean=512 verified=9
+figure=deflate-512 server=websockets rep=1 conns=64 inflight=16 size=512 msgs_per_s=25000 server_us_per_msg=40.000 sent_payload_mean=296 reply_payload_mean=296 verified=9
+figure=idle-deflate server=deflate rep=1 conns=10000 size=512 rss_per_conn=1200 verified=9
+figure=idle-deflate server=deflate-takeover rep=1 conns=2000 size=512 rss_per_conn=100000 verified=9
+";
+
+    #[test]
+    fn deflate_figures() {
+        let md = markdown(WITH_DEFLATE, "");
+        assert!(
+            md.contains("| **msgs/s, 512 B JSON text messages, permessage-deflate (no context takeover), 64 conn × 16 in flight** | this module, nginx 1.28.3, `websocket_deflate on` (defaults: no context takeover) | 100,000 msgs/s |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| **512 B JSON** | module, deflate | 100,000 | 0.25× | 8.00 µs | 4.00× | 296 B | 330 B |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "|  | module, no deflate | 400,000 | 1.00× | 2.00 µs | 1.00× | 512 B | 512 B |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("**worker RSS per idle connection with permessage-deflate, bytes, 10000 connections (each echoed one 512 B JSON message, compressed both ways)**"),
+            "{md}"
+        );
+        assert!(
+            md.contains("(15-bit windows, memory level 8) (2000 connections) | 100,000 B |"),
+            "{md}"
+        );
+        // No target's figure ran: no targets table.
+        assert!(!md.contains("| target |"), "{md}");
+        let txt = results_txt(WITH_DEFLATE);
+        assert!(
+            txt.contains("figure=deflate-512 compare=deflate/deflate-plain msgs_per_s=0.250 server_us_per_msg=4.000\n"),
+            "{txt}"
+        );
+        assert!(
+            txt.contains("compare=deflate/websockets msgs_per_s=4.000 server_us_per_msg=0.200\n"),
+            "{txt}"
+        );
+        assert_eq!(markdown(&txt, ""), md);
     }
 
     #[test]
