@@ -8,20 +8,19 @@
 //! timeouts, closing, logging) is the engine's.
 
 use ngx_websocket_codec::deflate::{Pipeline, Pool};
-use ngx_websocket_codec::echo::Progress;
+use ngx_websocket_codec::echo::{self, Progress};
 use ngx_websocket_codec::{FrameBuffer, Session};
 
-/// Decode what the buffer holds and queue the echoes.
-pub fn process(session: &mut Session, buf: &mut FrameBuffer) -> Progress {
-    ngx_websocket_codec::echo::process(session, buf)
-}
-
-/// The same with permessage-deflate negotiated.
-pub fn process_deflate(
+/// Decode what the buffer holds and queue the echoes; with
+/// permessage-deflate, through the connection's pipeline and the worker's
+/// pool of compression state.
+pub fn process(
     session: &mut Session,
     buf: &mut FrameBuffer,
-    pipeline: &mut Pipeline,
-    pool: &mut Pool,
+    deflate: Option<(&mut Pipeline, &mut Pool)>,
 ) -> Progress {
-    ngx_websocket_codec::echo::process_deflate(session, buf, pipeline, pool)
+    match deflate {
+        None => echo::process(session, buf),
+        Some((pipeline, pool)) => echo::process_deflate(session, buf, pipeline, pool),
+    }
 }

@@ -284,17 +284,7 @@ impl FrameBuffer {
             return Err(Full);
         }
         if at >= self.low + hl {
-            let low = self.low;
-            if len <= self.compact_max && self.last_ends_at(low) && at > low + hl {
-                self.data.copy_within(at..end, low + hl);
-                self.data[low..low + hl].copy_from_slice(header);
-                self.push_segment(low, low + hl + len);
-                self.low = low + hl + len;
-            } else {
-                self.data[at - hl..at].copy_from_slice(header);
-                self.push_segment(at - hl, end);
-                self.low = end;
-            }
+            self.place_in_main(at, len, header);
             return Ok(());
         }
         let side = self.side;
@@ -389,7 +379,15 @@ impl FrameBuffer {
             self.side = end;
             return;
         }
-        let low = self.low;
+        self.place_in_main(at, len, header);
+    }
+
+    /// Queue `header` and the `len` payload bytes at `at` in the main area
+    /// (with room for the header before `at`, above the pending output):
+    /// the header in front of the payload, or, for a small frame, both
+    /// moved down next to the previous output.
+    fn place_in_main(&mut self, at: usize, len: usize, header: &[u8]) {
+        let (hl, end, low) = (header.len(), at + len, self.low);
         if len <= self.compact_max && self.last_ends_at(low) && at > low + hl {
             self.data.copy_within(at..end, low + hl);
             self.data[low..low + hl].copy_from_slice(header);

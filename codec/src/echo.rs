@@ -31,25 +31,7 @@ pub struct Progress {
 /// session stops receiving (a close frame, or a protocol error, which has
 /// queued its close frame). Call again after sending or reading more.
 pub fn process(session: &mut Session, buf: &mut FrameBuffer) -> Progress {
-    let mut progress = Progress::default();
-    while session.is_receiving() && buf.has_room_for_event() {
-        let base = buf.input_offset();
-        let step = session.next_event(buf.input());
-        let consumed = step.consumed;
-        let Some(event) = step.event else {
-            buf.consume(consumed);
-            progress.consumed += consumed;
-            if consumed == 0 {
-                break;
-            }
-            continue;
-        };
-        progress.events += 1;
-        progress.consumed += consumed;
-        let reply = Reply::of(event);
-        answer(session, buf, base, consumed, reply);
-    }
-    progress
+    run(session, buf, None)
 }
 
 /// [`process`] for a connection with permessage-deflate negotiated: data
@@ -64,19 +46,29 @@ pub fn process_deflate(
     pipeline: &mut Pipeline,
     pool: &mut Pool,
 ) -> Progress {
+    run(session, buf, Some((pipeline, pool)))
+}
+
+fn run(
+    session: &mut Session,
+    buf: &mut FrameBuffer,
+    mut deflate: Option<(&mut Pipeline, &mut Pool)>,
+) -> Progress {
     let mut progress = Progress::default();
     loop {
-        if pipeline.is_busy() {
-            match pipeline.step(session, buf, pool) {
-                Ok(moved) => progress.events += usize::from(moved),
-                Err(e) => {
-                    fail(session, buf, pipeline, pool, e);
-                    progress.events += 1;
+        if let Some((pipeline, pool)) = deflate.as_mut() {
+            if pipeline.is_busy() {
+                match pipeline.step(session, buf, pool) {
+                    Ok(moved) => progress.events += usize::from(moved),
+                    Err(e) => {
+                        fail(session, buf, pipeline, pool, e);
+                        progress.events += 1;
+                        break;
+                    }
+                }
+                if !pipeline.wants_input() {
                     break;
                 }
-            }
-            if !pipeline.wants_input() {
-                break;
             }
         }
         if !session.is_receiving() || !buf.has_room_for_event() {
@@ -95,29 +87,33 @@ pub fn process_deflate(
         };
         progress.events += 1;
         progress.consumed += consumed;
-        let Event::Data(piece) = event else {
-            let reply = Reply::of(event);
-            answer(session, buf, base, consumed, reply);
-            continue;
-        };
-        let len = piece.payload.len();
-        let whole = piece.message_start && piece.message_end;
-        if whole && piece.rsv == 0 && len < pipeline.params().min_length && !pipeline.is_busy() {
-            let reply = Reply::of(Event::Data(piece));
-            answer(session, buf, base, consumed, reply);
-            continue;
-        }
-        let (kind, compressed) = (piece.kind, piece.rsv & RSV1 != 0);
-        let (start, frame_start, end) = (piece.message_start, piece.frame_start, piece.message_end);
-        // The payload stays in the input until the pipeline takes it.
-        buf.consume(consumed - len);
-        if start {
-            if let Err(e) = pipeline.begin(kind, compressed, pool) {
-                fail(session, buf, pipeline, pool, e);
-                break;
+        match (event, deflate.as_mut()) {
+            (Event::Data(piece), Some((pipeline, pool)))
+                if !(piece.message_start
+                    && piece.message_end
+                    && piece.rsv == 0
+                    && piece.payload.len() < pipeline.params().min_length
+                    && !pipeline.is_busy()) =>
+            {
+                let len = piece.payload.len();
+                let (kind, compressed) = (piece.kind, piece.rsv & RSV1 != 0);
+                let (start, frame_start, end) =
+                    (piece.message_start, piece.frame_start, piece.message_end);
+                // The payload stays in the input until the pipeline takes it.
+                buf.consume(consumed - len);
+                if start {
+                    if let Err(e) = pipeline.begin(kind, compressed, pool) {
+                        fail(session, buf, pipeline, pool, e);
+                        break;
+                    }
+                }
+                pipeline.piece(len, frame_start, end);
+            }
+            (event, _) => {
+                let reply = Reply::of(event);
+                answer(session, buf, base, consumed, reply);
             }
         }
-        pipeline.piece(len, frame_start, end);
     }
     progress
 }

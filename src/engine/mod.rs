@@ -629,9 +629,9 @@ impl WsConn {
                 }
                 let (session, buf) = (&mut self.session, buffers::lend(&mut self.buf));
                 let p = match (self.endpoint, self.deflate.as_deref_mut()) {
-                    (EndpointKind::Echo, None) => crate::echo::process(session, buf),
+                    (EndpointKind::Echo, None) => crate::echo::process(session, buf, None),
                     (EndpointKind::Echo, Some(pipeline)) => buffers::with_deflate_pool(|pool| {
-                        crate::echo::process_deflate(session, buf, pipeline, pool)
+                        crate::echo::process(session, buf, Some((pipeline, pool)))
                     }),
                 };
                 if self

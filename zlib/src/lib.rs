@@ -106,6 +106,36 @@ fn clamp(len: usize) -> z::uInt {
     len.min(z::uInt::MAX as usize) as z::uInt
 }
 
+/// Points `stream` at `input` and `output`, runs `call` (deflate or
+/// inflate), and unhooks the slices again; returns what moved and zlib's
+/// result code.
+fn run(
+    stream: &mut z::z_stream,
+    input: &[u8],
+    output: &mut [u8],
+    call: impl FnOnce(&mut z::z_stream) -> c_int,
+) -> (Progress, c_int) {
+    let (in_len, out_len) = (clamp(input.len()), clamp(output.len()));
+    // zlib reads next_in and writes next_out only within `call`, and never
+    // writes through next_in (its type lacks the const).
+    stream.next_in = input.as_ptr().cast_mut();
+    stream.avail_in = in_len;
+    stream.next_out = output.as_mut_ptr();
+    stream.avail_out = out_len;
+    let rc = call(stream);
+    let progress = Progress {
+        consumed: (in_len - stream.avail_in) as usize,
+        produced: (out_len - stream.avail_out) as usize,
+        output_full: stream.avail_out == 0,
+        stream_end: false,
+    };
+    stream.next_in = ptr::null_mut();
+    stream.next_out = ptr::null_mut();
+    stream.avail_in = 0;
+    stream.avail_out = 0;
+    (progress, rc)
+}
+
 /// The parameters a [`Deflater`] was made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeflateParams {
@@ -175,33 +205,17 @@ impl Deflater {
     /// again (with no new input) while [`Progress::output_full`] is set: the
     /// flush is complete when a call leaves output space unused.
     pub fn compress(&mut self, input: &[u8], output: &mut [u8], flush: Flush) -> Progress {
-        let s = &mut *self.stream;
-        let (in_len, out_len) = (clamp(input.len()), clamp(output.len()));
-        s.next_in = input.as_ptr().cast_mut();
-        s.avail_in = in_len;
-        s.next_out = output.as_mut_ptr();
-        s.avail_out = out_len;
         let mode = match flush {
             Flush::None => z::Z_NO_FLUSH,
             Flush::Sync => z::Z_SYNC_FLUSH,
         };
-        // SAFETY: the stream was initialised by deflateInit2_; next_in and
-        // next_out describe live slices of the given lengths, which zlib
-        // reads and writes only within this call (zlib never writes through
-        // next_in). Z_OK or Z_BUF_ERROR (no progress possible) are the only
-        // results for a valid stream.
-        unsafe { z::deflate(s, mode) };
-        let progress = Progress {
-            consumed: (in_len - s.avail_in) as usize,
-            produced: (out_len - s.avail_out) as usize,
-            output_full: s.avail_out == 0,
-            stream_end: false,
-        };
-        s.next_in = ptr::null_mut();
-        s.next_out = ptr::null_mut();
-        s.avail_in = 0;
-        s.avail_out = 0;
-        progress
+        // SAFETY: an initialised deflate stream (deflateInit2_), which `run`
+        // points at live slices for this call only. Z_OK or Z_BUF_ERROR (no
+        // progress possible) are the only results for a valid stream.
+        run(&mut self.stream, input, output, |s| unsafe {
+            z::deflate(s, mode)
+        })
+        .0
     }
 
     /// Forget the history (the next message compresses on its own), keeping
@@ -270,25 +284,12 @@ impl Inflater {
         input: &[u8],
         output: &mut [u8],
     ) -> Result<Progress, InflateError> {
-        let s = &mut *self.stream;
-        let (in_len, out_len) = (clamp(input.len()), clamp(output.len()));
-        s.next_in = input.as_ptr().cast_mut();
-        s.avail_in = in_len;
-        s.next_out = output.as_mut_ptr();
-        s.avail_out = out_len;
-        // SAFETY: the stream was initialised by inflateInit2_; the pointers
-        // describe live slices of the given lengths, used only in this call.
-        let rc = unsafe { z::inflate(s, z::Z_SYNC_FLUSH) };
-        let progress = Progress {
-            consumed: (in_len - s.avail_in) as usize,
-            produced: (out_len - s.avail_out) as usize,
-            output_full: s.avail_out == 0,
-            stream_end: rc == z::Z_STREAM_END,
-        };
-        s.next_in = ptr::null_mut();
-        s.next_out = ptr::null_mut();
-        s.avail_in = 0;
-        s.avail_out = 0;
+        // SAFETY: an initialised inflate stream (inflateInit2_), which `run`
+        // points at live slices for this call only.
+        let (mut progress, rc) = run(&mut self.stream, input, output, |s| unsafe {
+            z::inflate(s, z::Z_SYNC_FLUSH)
+        });
+        progress.stream_end = rc == z::Z_STREAM_END;
         match rc {
             z::Z_OK | z::Z_STREAM_END | z::Z_BUF_ERROR => Ok(progress),
             z::Z_MEM_ERROR => Err(InflateError::OutOfMemory),
