@@ -1,6 +1,6 @@
 # Subprotocols and the Origin allow-list as a real browser meets them:
 # Debian's headless Chromium, driven by playwright-core (t/browser/policy.js),
-# loads t/browser/policy.html from one of two origins served by this test's
+# loads t/browser/probe.html from one of two origins served by this test's
 # nginx and opens a WebSocket from it (new WebSocket(url, protocols)), then
 # reports what the page saw, read from its DOM.
 #
@@ -35,22 +35,13 @@ use WsTest;
 
 binmode Test::More->builder->$_, ":encoding(UTF-8)" for qw(output failure_output todo_output);
 
-my ($dir, $chromium) = WsTest::browser_prereqs();
+WsTest::browser_prereqs();
 
-my $config = <<'EOF';
-%%TEST_GLOBALS%%
-events { worker_connections 1024; }
-http {
-    %%TEST_GLOBALS_HTTP%%
-    log_format policy 'case=$arg_case status=$status origin="$http_origin" '
-                      'offered="$http_sec_websocket_protocol" protocol="$websocket_protocol" '
-                      'closed_by=$websocket_closed_by';
-
-    # The WebSocket endpoints, and the page from the allowed origin.
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        access_log %%PREFIX%%/logs/access.log policy;
-
+# The WebSocket endpoints and the page on the allowed origin (PORT); a
+# foreign origin (PORT2): the same page, no endpoint.
+my $t = WsTest->start(WsTest::cases_config(policy => 'origin="$http_origin" '
+        . 'offered="$http_sec_websocket_protocol" protocol="$websocket_protocol" closed_by=$websocket_closed_by',
+    <<'EOF' . WsTest::probe_page_locations(), WsTest::probe_page_locations()));
         location = /chat {
             websocket_echo;
             websocket_protocols chat.v2 chat;
@@ -62,34 +53,7 @@ http {
             websocket_origins http://127.0.0.1:%%PORT%%;
             websocket_require_protocol on;
         }
-        location = /policy.html {
-            alias "@PAGE@";
-        }
-        location / {
-            return 404;
-        }
-    }
-
-    # A foreign origin: the same page, no endpoint.
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        access_log %%PREFIX%%/logs/access.log policy;
-
-        location = /policy.html {
-            alias "@PAGE@";
-        }
-        location / {
-            return 404;
-        }
-    }
-}
 EOF
-# @PAGE@: the probe page, served by both servers.
-$config =~ s/\@PAGE\@/$dir\/policy.html/g;
-
-my $t = WsTest->new;
-$t->write_config($config);
-$t->run;
 
 my ($port, $port2) = ($t->port, $t->port2);
 my $own     = "http://127.0.0.1:$port";
@@ -100,39 +64,29 @@ my $text    = "hello chat \x{2713}";
 # Each case: the page's origin, the endpoint (?case= names it in the
 # access log), the subprotocols offered.
 my @cases = (
-    { name => 'prefer',       page => "$own/policy.html",     ws => "$ws/chat?case=prefer",
+    { name => 'prefer',       page => "$own/probe.html",     ws => "$ws/chat?case=prefer",
       protocols => ['chat', 'chat.v2'] },
-    { name => 'no-offer',     page => "$own/policy.html",     ws => "$ws/chat?case=no-offer",
+    { name => 'no-offer',     page => "$own/probe.html",     ws => "$ws/chat?case=no-offer",
       protocols => [] },
-    { name => 'superchat',    page => "$own/policy.html",     ws => "$ws/chat?case=superchat",
+    { name => 'superchat',    page => "$own/probe.html",     ws => "$ws/chat?case=superchat",
       protocols => ['superchat'] },
-    { name => 'require-ok',   page => "$own/policy.html",     ws => "$ws/chat-required?case=require-ok",
+    { name => 'require-ok',   page => "$own/probe.html",     ws => "$ws/chat-required?case=require-ok",
       protocols => ['chat'] },
-    { name => 'require-superchat', page => "$own/policy.html", ws => "$ws/chat-required?case=require-superchat",
+    { name => 'require-superchat', page => "$own/probe.html", ws => "$ws/chat-required?case=require-superchat",
       protocols => ['superchat'] },
-    { name => 'require-no-offer',  page => "$own/policy.html", ws => "$ws/chat-required?case=require-no-offer",
+    { name => 'require-no-offer',  page => "$own/probe.html", ws => "$ws/chat-required?case=require-no-offer",
       protocols => [] },
-    { name => 'foreign',      page => "$foreign/policy.html", ws => "$ws/chat?case=foreign",
+    { name => 'foreign',      page => "$foreign/probe.html", ws => "$ws/chat?case=foreign",
       protocols => ['chat', 'chat.v2'] },
 );
 $_->{text} = $text for @cases;
 
-my (undef, @results) = $t->run_browser('policy.js', JSON::PP->new->utf8->encode(\@cases));
-my %r = map { ($_->{name} // '') => $_ } @results;
-note sprintf '%s: %d ms', $_->{name}, $_->{ms} // -1 for grep { $_->{name} } @results;
+my $reports = $t->run_probes('policy.js', \@cases);
 
-# Runs the assertions on one case's page report; shows the report if any
-# of them failed.
-sub case_ok {
-    my ($name, $checks) = @_;
-    my $r = $r{$name} // { errors => ['no result'] };
-    my $failed = grep { !$_ } Test::More->builder->summary;
-    is_deeply $r->{errors}, [], "$name: the page ran the probe";
-    is $r->{status}, 'done', "$name: the probe finished (saw the close event)";
-    $checks->($r, $r->{result} // '', join("\n", @{ $r->{console} // [] }));
-    diag "$name: what the page reported:\n", explain $r
-        if grep({ !$_ } Test::More->builder->summary) > $failed;
-}
+# Runs the assertions on one case's page report (WsTest::probe_ok: the page
+# ran the probe, it finished, then $checks); shows the report if any of
+# them failed.
+sub case_ok { WsTest::probe_ok($reports, @_) }
 
 # A connection the page saw open, echo one message, and close cleanly.
 sub opened_ok {

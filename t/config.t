@@ -15,24 +15,9 @@ use WsTest;
 
 my $t = WsTest->new;
 
-sub conf {
-    my (%o) = @_;
-    $o{$_} //= '' for qw(http server location);
-    $o{location} = 'websocket_echo;' . $o{location} unless $o{no_echo};
-    return <<"EOF";
-%%TEST_GLOBALS%%
-events { worker_connections 64; }
-http {
-    %%TEST_GLOBALS_HTTP%%
-    $o{http}
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        $o{server}
-        location /ws { $o{location} }
-    }
-}
-EOF
-}
+# One server, `location /ws { websocket_echo; <location> }`; http =>,
+# server =>, location => add directives, no_echo => 1 drops websocket_echo.
+sub conf { WsTest::check_config(@_) }
 
 my @good = (
     ['all directives in a location' => conf(location => 'websocket_timeout 5s; websocket_max_payload_len 64k;')],
@@ -55,13 +40,7 @@ my @good = (
     ['websocket_max_message_len 0 (empty messages only)' =>
         conf(location => 'websocket_max_message_len 0;')],
 );
-for my $case (@good) {
-    my ($name, $conf) = @$case;
-    $t->write_config($conf);
-    my ($rc, $out) = $t->nginx_t;
-    is $rc, 0, "nginx -t passes: $name" or diag $out;
-    like $out, qr/test is successful/, "nginx -t reports success: $name";
-}
+$t->nginx_t_ok(@$_) for @good;
 
 my @bad = (
     ['websocket_timeout abc'        => websocket_timeout => conf(location => 'websocket_timeout abc;')],
@@ -112,15 +91,7 @@ my @bad = (
     ['websocket_origins in events' => websocket_origins =>
         conf(location => '') =~ s/events \{/events { websocket_origins *;/r],
 );
-for my $case (@bad) {
-    my ($name, $directive, $conf) = @$case;
-    $t->write_config($conf);
-    my ($rc, $out) = $t->nginx_t;
-    isnt $rc, 0, "nginx -t fails: $name";
-    like $out, qr/\[emerg\]/, "$name: [emerg] in the output";
-    like $out, qr/\b\Q$directive\E\b/, "$name: the output names $directive" or diag $out;
-    unlike $out, qr/unknown directive/, "$name: the directive is known (module loaded)" or diag $out;
-}
+$t->nginx_t_refuses(@$_) for @bad;
 
 # A variable nginx does not know: nginx's own error, still an [emerg].
 {

@@ -22,6 +22,7 @@ use Errno qw(EAGAIN EINTR);
 use IO::Select;
 use Time::HiRes qw(time);
 use WsTest qw(ws_frame close_payload);
+use WsDeflate qw(deflater compress_part compress_msg);
 
 use constant MiB => 1024 * 1024;
 use constant GiB => 1024 * MiB;
@@ -37,28 +38,9 @@ $t->run;
 my $P   = 'permessage-deflate';
 my $NCT = "$P; server_no_context_takeover; client_no_context_takeover";
 
-sub deflater {
-    my ($d, $st) = Compress::Raw::Zlib::Deflate->new(-WindowBits => -15, -Level => 9, -AppendOutput => 1);
-    die "deflateInit2: $st\n" unless $st == Z_OK;
-    return $d;
-}
-
-# $data compressed and sync-flushed (one part of a message).
-sub compress_part {
-    my ($d, $data) = @_;
-    my $out = '';
-    $d->deflate($data, $out) == Z_OK or die "deflate failed\n";
-    $d->flush($out, Z_SYNC_FLUSH) == Z_OK or die "flush failed\n";
-    return $out;
-}
-
-# A whole message: the trailing 00 00 ff ff removed.
-sub compress_msg {
-    my ($data, $d) = @_;
-    my $out = compress_part($d // deflater(), $data);
-    $out =~ s/\x00\x00\xff\xff\z// or die "no 00 00 ff ff at the end\n";
-    return $out;
-}
+# The client compresses at level 9 (deflater, compress_part, compress_msg:
+# t/lib/WsDeflate.pm).
+sub deflater9 { deflater(level => 9) }
 
 sub dconn {
     my ($path) = @_;
@@ -78,7 +60,7 @@ for my $path ('/ws', '/big') {
     for my $size (100, 200_000, 900_000) {
         my $text = join '', map { chr(0x61 + int rand 26) } 1 .. 1000;
         $text = substr($text x ($size / 1000 + 1), 0, $size);
-        $c->send_frame(opcode => 1, rsv => 4, payload => compress_msg($text));
+        $c->send_frame(opcode => 1, rsv => 4, payload => compress_msg($text, deflater9()));
         my $m = $c->read_message(timeout => 10);
         ok $m && !$m->{eof} && $m->{opcode} == 1 && ($m->{rsv} & 4), "warm-up on $path: $size bytes echoed compressed";
     }
@@ -89,14 +71,14 @@ for my $path ('/ws', '/big') {
 
 ### 10 MiB of zeros at the default limit ##################################
 
-my $bomb = compress_msg("\0" x (10 * MiB));
+my $bomb = compress_msg("\0" x (10 * MiB), deflater9());
 cmp_ok length $bomb, '<', 12 * 1024, 'the 10 MiB bomb is ' . length($bomb) . ' bytes compressed';
 
 for my $case (
     ['one binary frame' => sub { ws_frame(opcode => 2, rsv => 4, payload => $bomb) }],
     ['one text frame' => sub { ws_frame(opcode => 1, rsv => 4, payload => $bomb) }],
     ['a continuation frame' => sub {
-        my $d = deflater();
+        my $d = deflater9();
         my $first = compress_part($d, 'x' x 100);
         ws_frame(opcode => 2, rsv => 4, fin => 0, payload => $first)
             . ws_frame(opcode => 0, fin => 1, payload => compress_msg("\0" x (10 * MiB), $d));
@@ -131,7 +113,7 @@ for my $case (
 ### 1 GiB of zeros under websocket_max_payload_len 2g #####################
 
 {
-    my $d = deflater();
+    my $d = deflater9();
     my $zeros = "\0" x MiB;
     my $z = '';
     $z .= compress_part($d, $zeros) for 1 .. 1024;
@@ -234,7 +216,7 @@ for my $case (
 {
     my $c = dconn('/ws');
     my $text = 'after the bombs ' x 10;
-    $c->send_frame(opcode => 1, rsv => 4, payload => compress_msg($text));
+    $c->send_frame(opcode => 1, rsv => 4, payload => compress_msg($text, deflater9()));
     my $m = $c->read_message;
     my ($i) = Compress::Raw::Zlib::Inflate->new(-WindowBits => -15, -AppendOutput => 1);
     my $in = ($m->{payload} // '') . "\x00\x00\xff\xff";

@@ -1,6 +1,6 @@
 # permessage-deflate (RFC 7692) as a real browser meets it: Debian's headless
 # Chromium, driven by playwright-core (t/browser/deflate.js), loads
-# t/browser/deflate.html from this test's nginx and opens a WebSocket from it
+# t/browser/probe.html from this test's nginx and opens a WebSocket from it
 # to each of these websocket_echo locations (Chromium offers
 # `permessage-deflate; client_max_window_bits` itself):
 #   /d15        websocket_deflate on, every other setting at its default
@@ -32,68 +32,15 @@ use WsTest;
 
 binmode Test::More->builder->$_, ":encoding(UTF-8)" for qw(output failure_output todo_output);
 
-my ($dir, $chromium) = WsTest::browser_prereqs();
+WsTest::browser_prereqs();
 
-my $config = <<'EOF';
-%%TEST_GLOBALS%%
-events { worker_connections 1024; }
-http {
-    %%TEST_GLOBALS_HTTP%%
-    log_format deflate 'case=$arg_case status=$status extensions="$websocket_extensions" '
-                       'closed_by=$websocket_closed_by';
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        access_log %%PREFIX%%/logs/access.log deflate;
-
-        location = /d15 {
-            websocket_echo;
-            websocket_deflate on;
-        }
-        location = /d9 {
-            websocket_echo;
-            websocket_deflate on;
-            websocket_deflate_server_max_window_bits 9;
-            websocket_deflate_client_max_window_bits 9;
-        }
-        location = /takeover {
-            websocket_echo;
-            websocket_deflate on;
-            websocket_deflate_server_context_takeover on;
-            websocket_deflate_client_context_takeover on;
-        }
-        location = /takeover9 {
-            websocket_echo;
-            websocket_deflate on;
-            websocket_deflate_server_context_takeover on;
-            websocket_deflate_client_context_takeover on;
-            websocket_deflate_server_max_window_bits 9;
-            websocket_deflate_client_max_window_bits 9;
-        }
-        location = /plain {
-            websocket_echo;
-        }
-        location = /deflate.html {
-            alias "@PAGE@";
-        }
-        location / {
-            return 404;
-        }
-    }
-}
-EOF
-# @PAGE@: the probe page.
-$config =~ s/\@PAGE\@/$dir\/deflate.html/g;
-
-my $t = WsTest->new;
-$t->write_config($config);
-$t->run;
+my $t = WsTest->start(WsTest::deflate_config(server => WsTest::probe_page_locations()));
 
 my $port = $t->port;
-my $page = "http://127.0.0.1:$port/deflate.html";
+my $page = "http://127.0.0.1:$port/probe.html";
 my $ws   = "ws://127.0.0.1:$port";
 
-# The messages every connection echoes, in this order (deflate.html makes
+# The messages every connection echoes, in this order (probe.html makes
 # them: fill, size, seed).
 my @plan = (
     { name => 'text-small',    fill => 'literal', text => "hi \x{2713}" },
@@ -128,52 +75,36 @@ my %echo = (
     'repeat-2'      => 'binary, 200 bytes',
 );
 
-my $D   = 'permessage-deflate';
-my $NCT = 'server_no_context_takeover; client_no_context_takeover';
-my $W9  = 'server_max_window_bits=9; client_max_window_bits=9';
-my $OFFER = "$D; client_max_window_bits";
+my $s = WsTest::deflate_strings();
+my $OFFER = $s->{offer};
 
 # Each case: the endpoint (?case= names it in the access log) and the
 # answer to Chromium's offer ('' for none).
-my @cases = (
-    { name => 'd15',       ws => "$ws/d15?case=d15",             answer => "$D; $NCT" },
-    { name => 'd9',        ws => "$ws/d9?case=d9",               answer => "$D; $NCT; $W9" },
-    { name => 'takeover',  ws => "$ws/takeover?case=takeover",   answer => $D },
-    { name => 'takeover9', ws => "$ws/takeover9?case=takeover9", answer => "$D; $W9" },
-    { name => 'plain',     ws => "$ws/plain?case=plain",         answer => '' },
-);
+my @cases = map { { name => $_, ws => "$ws/$_?case=$_", answer => $s->{answer}{$_} } }
+    qw(d15 d9 takeover takeover9 plain);
 my @run = map { { name => $_->{name}, page => $page, ws => $_->{ws}, plan => \@plan } } @cases;
 
-my (undef, @results) = $t->run_browser('deflate.js', JSON::PP->new->utf8->encode(\@run));
-my %r = map { ($_->{name} // '') => $_ } @results;
-note sprintf '%s: %d ms', $_->{name}, $_->{ms} // -1 for grep { $_->{name} } @results;
+my $reports = $t->run_probes('deflate.js', \@run);
 
 for my $c (@cases) {
-    my $name = $c->{name};
-    my $r = $r{$name} // { errors => ['no result'] };
-    my $failed = grep { !$_ } Test::More->builder->summary;
-    my $result = $r->{result} // '';
-    my $console = join "\n", @{ $r->{console} // [] };
-    my $answer = $c->{answer};
-
-    is_deeply $r->{errors}, [], "$name: the page ran the probe";
-    is $r->{status}, 'done', "$name: the probe finished (saw the close event)";
-    is $r->{offered}, $OFFER, "$name: Chromium offered '$OFFER'";
-    ok exists $r->{answered}, "$name: Chromium saw the 101";
-    is $r->{answered}, ($answer eq '' ? undef : $answer),
-        "$name: the 101's Sec-WebSocket-Extensions is " . ($answer eq '' ? 'absent' : "'$answer'");
-    like $result, qr/^open extensions="\Q$answer\E" protocol=""$/m,
-        qq{$name: it opens, ws.extensions is "$answer"};
-    for my $m (@plan) {
-        like $result, qr/^echo \Q$m->{name}\E: \Q$echo{$m->{name}}\E, match$/m,
-            "$name: $m->{name} echoes, matched ($echo{$m->{name}})";
-    }
-    unlike $result, qr/MISMATCH|^unexpected message/m, "$name: no mismatch, nothing unexpected";
-    like $result, qr/^close code=1000 clean=true /m, "$name: the page closes it cleanly with 1000";
-    unlike $result, qr/^(?:error|timeout)$/m, "$name: no error event, no timeout";
-    unlike $console, qr/^error/m, "$name: no console error";
-    diag "$name: what the page reported:\n", explain $r
-        if grep({ !$_ } Test::More->builder->summary) > $failed;
+    my ($name, $answer) = @$c{qw(name answer)};
+    WsTest::probe_ok($reports, $name, sub {
+        my ($r, $result, $console) = @_;
+        is $r->{offered}, $OFFER, "$name: Chromium offered '$OFFER'";
+        ok exists $r->{answered}, "$name: Chromium saw the 101";
+        is $r->{answered}, ($answer eq '' ? undef : $answer),
+            "$name: the 101's Sec-WebSocket-Extensions is " . ($answer eq '' ? 'absent' : "'$answer'");
+        like $result, qr/^open extensions="\Q$answer\E" protocol=""$/m,
+            qq{$name: it opens, ws.extensions is "$answer"};
+        for my $m (@plan) {
+            like $result, qr/^echo \Q$m->{name}\E: \Q$echo{$m->{name}}\E, match$/m,
+                "$name: $m->{name} echoes, matched ($echo{$m->{name}})";
+        }
+        unlike $result, qr/MISMATCH|^unexpected message/m, "$name: no mismatch, nothing unexpected";
+        like $result, qr/^close code=1000 clean=true /m, "$name: the page closes it cleanly with 1000";
+        unlike $result, qr/^(?:error|timeout)$/m, "$name: no error event, no timeout";
+        unlike $console, qr/^error/m, "$name: no console error";
+    });
 }
 
 # The server's side: $websocket_extensions (the answer, or -) in the line

@@ -18,23 +18,9 @@ use WsTest;
 
 my $t = WsTest->new;
 
-sub conf {
-    my (%o) = @_;
-    $o{$_} //= '' for qw(http server location);
-    return <<"EOF";
-%%TEST_GLOBALS%%
-events { worker_connections 64; }
-http {
-    %%TEST_GLOBALS_HTTP%%
-    $o{http}
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        $o{server}
-        location /ws { websocket_echo; $o{location} }
-    }
-}
-EOF
-}
+# One server, `location /ws { websocket_echo; <location> }`; http =>,
+# server =>, location => add directives, no_echo => 1 drops websocket_echo.
+sub conf { WsTest::check_config(@_) }
 
 my $all = 'websocket_deflate on; websocket_deflate_server_max_window_bits 12;'
     . ' websocket_deflate_client_max_window_bits 10; websocket_deflate_server_context_takeover on;'
@@ -64,13 +50,7 @@ my @good = (
     ['deflate directives next to the other websocket_* directives' => conf(location => $all
         . ' websocket_max_payload_len 2m; websocket_max_message_len 8m; websocket_timeout 5s;')],
 );
-for my $case (@good) {
-    my ($name, $conf) = @$case;
-    $t->write_config($conf);
-    my ($rc, $out) = $t->nginx_t;
-    is $rc, 0, "nginx -t passes: $name" or diag $out;
-    like $out, qr/test is successful/, "nginx -t reports success: $name";
-}
+$t->nginx_t_ok(@$_) for @good;
 
 my @bad = (
     ['websocket_deflate maybe' => websocket_deflate => 'websocket_deflate maybe;'],
@@ -95,12 +75,7 @@ my @bad = (
 );
 for my $case (@bad) {
     my ($name, $directive, $location) = @$case;
-    $t->write_config(conf(location => $location));
-    my ($rc, $out) = $t->nginx_t;
-    isnt $rc, 0, "nginx -t fails: $name";
-    like $out, qr/\[emerg\]/, "$name: [emerg] in the output";
-    like $out, qr/\b\Q$directive\E\b/, "$name: the output names $directive" or diag $out;
-    unlike $out, qr/unknown directive/, "$name: the directive is known (module loaded)" or diag $out;
+    $t->nginx_t_refuses($name, $directive, conf(location => $location));
 }
 
 # The same bad values are refused at http and server level too.

@@ -18,9 +18,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Compress::Raw::Zlib;
 use Time::HiRes qw(time);
 use WsTest qw(ws_frame close_payload);
+use WsDeflate qw(deflater inflater compress_part compress_msg inflate_msg);
 
 my $t = WsTest->new;
 $t->write_config(WsTest::echo_config(
@@ -65,54 +65,7 @@ my $errlog = $t->prefix . '/logs/error.log';
 
 ### client-side deflate ####################################################
 
-sub deflater {
-    my (%o) = @_;
-    my ($d, $st) = Compress::Raw::Zlib::Deflate->new(-WindowBits => -($o{bits} // 15),
-        -Level => $o{level} // Z_DEFAULT_COMPRESSION, -AppendOutput => 1);
-    die "deflateInit2: $st\n" unless $st == Z_OK;
-    return $d;
-}
-
-sub inflater {
-    my ($bits) = @_;
-    my ($i, $st) = Compress::Raw::Zlib::Inflate->new(-WindowBits => -($bits // 15), -AppendOutput => 1,
-        -ConsumeInput => 1);
-    die "inflateInit2: $st\n" unless $st == Z_OK;
-    return $i;
-}
-
-# Compressed bytes of $data followed by a sync flush (ends in 00 00 ff ff):
-# one part of a message that continues.
-sub compress_part {
-    my ($d, $data) = @_;
-    my $out = '';
-    $d->deflate($data, $out) == Z_OK or die "deflate failed\n";
-    $d->flush($out, Z_SYNC_FLUSH) == Z_OK or die "flush failed\n";
-    return $out;
-}
-
-# One whole message: the sync flush's 00 00 ff ff removed (RFC 7692 7.2.1).
-# A fresh deflater unless one is given (context takeover).
-sub compress_msg {
-    my ($data, $d) = @_;
-    my $out = compress_part($d // deflater(), $data);
-    $out =~ s/\x00\x00\xff\xff\z// or die "no 00 00 ff ff at the end\n";
-    return $out;
-}
-
-# A server message's payload inflated (00 00 ff ff appended): (data) or
-# (undef, why). A fresh inflater unless one is given (context takeover).
-sub inflate_msg {
-    my ($data, $i, $bits) = @_;
-    $i //= inflater($bits);
-    my $in = $data . "\x00\x00\xff\xff";
-    my $out = '';
-    my $st = $i->inflate($in, $out);
-    return (undef, "inflate: $st (" . ($i->msg // '') . ')')
-        unless $st == Z_OK || $st == Z_STREAM_END || ($st == Z_BUF_ERROR && !length $in);
-    return (undef, length($in) . ' compressed bytes left over') if length $in && $st != Z_STREAM_END;
-    return ($out);
-}
+# deflater, inflater, compress_part, compress_msg, inflate_msg: t/lib/WsDeflate.pm.
 
 sub letters { my $n = shift; join '', map { chr(0x61 + ($_ * 7 + int($_ / 26)) % 26) } 0 .. $n - 1 }
 sub random_bytes { my $n = shift; substr(pack('N*', map { int rand 2**32 } 0 .. $n / 4), 0, $n) }
@@ -162,15 +115,8 @@ sub read_msg {
 sub echo_is {
     my ($m, $opcode, $want, $name, %o) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    my @why;
-    if (!$m || $m->{timeout}) { push @why, 'no message (timeout)' }
-    elsif ($m->{eof}) { push @why, 'EOF instead of a message' }
-    elsif ($m->{opcode} == 8) {
-        push @why, 'close frame instead of a message'
-            . (length $m->{payload} >= 2 ? ' (code ' . unpack('n', $m->{payload}) . ')' : '');
-    } else {
-        push @why, "opcode $m->{opcode}, want $opcode" if $m->{opcode} != $opcode;
-        push @why, 'server frame masked' if $m->{masked};
+    my ($message, @why) = WsTest::Conn::message_check($m, $opcode);
+    if ($message) {
         push @why, @{ $m->{bad} };
         push @why, 'RSV2/RSV3 on the first frame' if $m->{rsv} & 3;
         push @why, "rsv $m->{later_rsv} on a continuation frame" if $m->{later_rsv};

@@ -35,106 +35,75 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use WsTest;
 
-my $python = $ENV{TEST_NGINX_PYTHON} // 'python3';
-
 my $t = WsTest->new;
-$t->write_config(<<'EOF');
-%%TEST_GLOBALS%%
-events { worker_connections 1024; }
-http {
-    %%TEST_GLOBALS_HTTP%%
-    log_format deflate 'case=$arg_case status=$status extensions="$websocket_extensions" '
-                       'closed_by=$websocket_closed_by';
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
+$t->write_config(WsTest::deflate_config(server => <<'EOF'));
         server_name localhost;
-        access_log %%PREFIX%%/logs/access.log deflate;
-
         websocket_max_payload_len 2m;
 
-        location = /d15 {
-            websocket_echo;
-            websocket_deflate on;
-        }
-        location = /d9 {
-            websocket_echo;
-            websocket_deflate on;
-            websocket_deflate_server_max_window_bits 9;
-            websocket_deflate_client_max_window_bits 9;
-        }
-        location = /takeover {
-            websocket_echo;
-            websocket_deflate on;
-            websocket_deflate_server_context_takeover on;
-            websocket_deflate_client_context_takeover on;
-        }
-        location = /takeover9 {
-            websocket_echo;
-            websocket_deflate on;
-            websocket_deflate_server_context_takeover on;
-            websocket_deflate_client_context_takeover on;
-            websocket_deflate_server_max_window_bits 9;
-            websocket_deflate_client_max_window_bits 9;
-        }
-        location = /plain {
-            websocket_echo;
-        }
         location / {
             return 200 "plain";
         }
-    }
-}
 EOF
 $t->run;
 
-# Not a skip: without the library this file cannot vouch for anything.
-my ($rc, $out) = $t->run_cmd($python, '-c', 'import websockets; print(websockets.__version__)');
-is $rc, 0, 'Python websockets library is importable' or diag $out;
-chomp(my $version = $out);
-note "websockets $version";
+my $s = WsTest::deflate_strings();
+my ($D, $NCT, $W9, $default) = @{$s}{qw(D NCT W9 offer)};
+# The answers to websockets' default offer ('-' where there is none).
+my %A = map { ($_ => $s->{answer}{$_} eq '' ? '-' : $s->{answer}{$_}) } keys %{ $s->{answer} };
 
-($rc, $out) = $t->run_cmd($python, "$FindBin::Bin/python/deflate.py", $t->port);
-is $rc, 0, 'deflate.py exits 0' or diag $out;
-note $out;
-like $out, qr/^DONE 20 cases$/m, 'deflate.py ran all its cases' or diag $out;
-
-my $D   = 'permessage-deflate';
-my $NCT = 'server_no_context_takeover; client_no_context_takeover';
-my $W9  = 'server_max_window_bits=9; client_max_window_bits=9';
-my $default = "$D; client_max_window_bits";
-
-# Each case of deflate.py: the offer (as websockets sends it) and the
-# answer it must get ('-': no Sec-WebSocket-Extensions, no extension).
-my @cases = (
-    ['d15-default'       => '/d15', $default, "$D; $NCT"],
-    ['d15-none'          => '/d15', '(no offer: compression=None)', '-'],
-    ['d15-bits9'         => '/d15', "$D; $W9", "$D; $NCT; $W9"],
-    ['d15-bits12'        => '/d15', "$D; server_max_window_bits=12; client_max_window_bits=11",
-                            "$D; $NCT; server_max_window_bits=12; client_max_window_bits=11"],
-    ['d15-nct'           => '/d15', "$D; $NCT; client_max_window_bits", "$D; $NCT"],
-    ['d15-bare'          => '/d15', $D, "$D; $NCT"],
-    ['d15-smwb8'         => '/d15', "$D; server_max_window_bits=8; client_max_window_bits", '-'],
-    ['d15-fallback'      => '/d15', "$D; server_max_window_bits=8; client_max_window_bits, $default",
-                            "$D; $NCT"],
-    ['d9-default'        => '/d9', $default, "$D; $NCT; $W9"],
-    ['d9-bits12'         => '/d9', "$D; server_max_window_bits=12; client_max_window_bits=11",
-                            "$D; $NCT; $W9"],
-    ['d9-bare'           => '/d9', $D, "$D; $NCT; server_max_window_bits=9"],
-    ['takeover-default'  => '/takeover', $default, $D],
-    ['takeover-bits9'    => '/takeover', "$D; $W9", "$D; $W9"],
-    ['takeover-nct'      => '/takeover', "$D; $NCT; client_max_window_bits", "$D; $NCT"],
-    ['takeover-snct'     => '/takeover', "$D; server_no_context_takeover; client_max_window_bits",
-                            "$D; server_no_context_takeover"],
-    ['takeover-cnct'     => '/takeover', "$D; client_no_context_takeover; client_max_window_bits",
-                            "$D; client_no_context_takeover"],
-    ['takeover9-default' => '/takeover9', $default, "$D; $W9"],
-    ['takeover9-nct'     => '/takeover9', "$D; $NCT; client_max_window_bits", "$D; $NCT; $W9"],
-    ['takeover9-bare'    => '/takeover9', $D, "$D; server_max_window_bits=9"],
-    ['plain-default'     => '/plain', $default, '-'],
+# The offers of deflate.py (its OFFERS: connect()'s arguments), as
+# websockets must send them.
+my %offer = (
+    default  => $default,
+    none     => undef,
+    bits9    => "$D; $W9",
+    bits12   => "$D; server_max_window_bits=12; client_max_window_bits=11",
+    nct      => "$D; $NCT; client_max_window_bits",
+    snct     => "$D; server_no_context_takeover; client_max_window_bits",
+    cnct     => "$D; client_no_context_takeover; client_max_window_bits",
+    bare     => $D,
+    smwb8    => "$D; server_max_window_bits=8; client_max_window_bits",
+    fallback => "$D; server_max_window_bits=8; client_max_window_bits, $default",
 );
+
+# Each case of deflate.py: the offer and the answer it must get ('-': no
+# Sec-WebSocket-Extensions, no extension).
+my @cases = (
+    ['d15-default'       => '/d15', default => $A{d15}],
+    ['d15-none'          => '/d15', none => '-'],
+    ['d15-bits9'         => '/d15', bits9 => "$D; $NCT; $W9"],
+    ['d15-bits12'        => '/d15', bits12 => "$D; $NCT; server_max_window_bits=12; client_max_window_bits=11"],
+    ['d15-nct'           => '/d15', nct => "$D; $NCT"],
+    ['d15-bare'          => '/d15', bare => "$D; $NCT"],
+    ['d15-smwb8'         => '/d15', smwb8 => '-'],
+    ['d15-fallback'      => '/d15', fallback => "$D; $NCT"],
+    ['d9-default'        => '/d9', default => $A{d9}],
+    ['d9-bits12'         => '/d9', bits12 => "$D; $NCT; $W9"],
+    ['d9-bare'           => '/d9', bare => "$D; $NCT; server_max_window_bits=9"],
+    ['takeover-default'  => '/takeover', default => $A{takeover}],
+    ['takeover-bits9'    => '/takeover', bits9 => "$D; $W9"],
+    ['takeover-nct'      => '/takeover', nct => "$D; $NCT"],
+    ['takeover-snct'     => '/takeover', snct => "$D; server_no_context_takeover"],
+    ['takeover-cnct'     => '/takeover', cnct => "$D; client_no_context_takeover"],
+    ['takeover9-default' => '/takeover9', default => $A{takeover9}],
+    ['takeover9-nct'     => '/takeover9', nct => "$D; $NCT; $W9"],
+    ['takeover9-bare'    => '/takeover9', bare => "$D; server_max_window_bits=9"],
+    ['plain-default'     => '/plain', default => $A{plain}],
+);
+
+# deflate.py gets the cases as JSON: { name, path, offer (its OFFERS key),
+# sent (the request's Sec-WebSocket-Extensions, null for none), want (the
+# 101's, null for none) }.
+my $json = JSON::PP->new->canonical->encode([map {
+    my ($name, $path, $key, $answer) = @$_;
+    { name => $name, path => $path, offer => $key, sent => $offer{$key},
+      want => $answer eq '-' ? undef : $answer }
+} @cases]);
+my $out = $t->run_python('deflate.py', 20, $t->port, $json);
+
 for my $c (@cases) {
-    my ($name, $path, $offer, $answer) = @$c;
+    my ($name, $path, $key, $answer) = @$c;
+    my $offer = $offer{$key} // '(no offer: compression=None)';
     my ($line) = $out =~ /^((?:OK|FAIL) \Q$name\E header: .*)$/m;
     like $line // '(no line)', qr/^OK /,
         "$name: $path offered '$offer' answers " . ($answer eq '-' ? 'without Sec-WebSocket-Extensions'

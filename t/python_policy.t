@@ -15,8 +15,6 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use WsTest;
 
-my $python = $ENV{TEST_NGINX_PYTHON} // 'python3';
-
 my $t = WsTest->new;
 $t->write_config(<<'EOF');
 %%TEST_GLOBALS%%
@@ -56,16 +54,7 @@ $t->run;
 my $port = $t->port;
 my $own = "http://127.0.0.1:$port";
 
-# Not a skip: without the library this file cannot vouch for anything.
-my ($rc, $out) = $t->run_cmd($python, '-c', 'import websockets; print(websockets.__version__)');
-is $rc, 0, 'Python websockets library is importable' or diag $out;
-chomp(my $version = $out);
-note "websockets $version";
-
-($rc, $out) = $t->run_cmd($python, "$FindBin::Bin/python/policy.py", $port);
-is $rc, 0, 'policy.py exits 0' or diag $out;
-note $out;
-like $out, qr/^DONE 17 cases$/m, 'policy.py ran all its cases' or diag $out;
+my $out = $t->run_python('policy.py', 17, $port);
 
 # What each case of policy.py wants (it checks it; this is the test name).
 my @cases = (

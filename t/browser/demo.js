@@ -16,16 +16,11 @@
 
 const fs = require("fs");
 const path = require("path");
-const { launch } = require("./launch");
+const { runScript, eachPage } = require("./launch");
 
 const STEP_MS = 10000;
 const TEXT = "hello, nginx \u2713"; // 16 bytes in UTF-8
 const GENERATED = 200000;
-
-setTimeout(() => {
-  console.log(JSON.stringify({ fatal: "browser test took over 50 s" }));
-  process.exit(2);
-}, 50000).unref();
 
 async function run(page, url, pidfile, shot) {
   const r = { url, steps: [], errors: [] };
@@ -108,31 +103,19 @@ async function run(page, url, pidfile, shot) {
   return r;
 }
 
-async function main() {
+runScript("browser test", async () => {
   const [outdir, ...pairs] = process.argv.slice(2);
   if (!outdir || pairs.length === 0 || pairs.length % 2) {
     console.error("usage: node demo.js OUTDIR URL PIDFILE [URL PIDFILE]...");
     process.exit(64);
   }
-  const context = await launch(outdir);
-  try {
-    let n = 0;
-    for (let i = 0; i < pairs.length; i += 2) {
-      const [url, pidfile] = [pairs[i], pairs[i + 1]];
-      const page = await context.newPage();
-      const consoleErrors = [];
-      page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
-      const r = await run(page, url, pidfile, path.join(outdir, `page-${++n}.png`));
-      r.console_errors = consoleErrors;
-      console.log(JSON.stringify(r));
-      await page.close();
-    }
-  } finally {
-    await context.close();
-  }
-}
-
-main().then(() => process.exit(0), (e) => {
-  console.log(JSON.stringify({ fatal: e.message }));
-  process.exit(1);
+  const targets = [];
+  for (let i = 0; i < pairs.length; i += 2) targets.push({ url: pairs[i], pidfile: pairs[i + 1] });
+  await eachPage(outdir, targets, async (page, { url, pidfile }, i) => {
+    const consoleErrors = [];
+    page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+    const r = await run(page, url, pidfile, path.join(outdir, `page-${i + 1}.png`));
+    r.console_errors = consoleErrors;
+    return r;
+  });
 });

@@ -221,6 +221,29 @@ http {
 EOF
 }
 
+# The config the `nginx -t` tests (config.t, deflate_config.t) vary: one
+# server with `location /ws { websocket_echo; <location> }` (no_echo => 1
+# leaves websocket_echo out), directives spliced in with http => '...',
+# server => '...', location => '...'.
+sub check_config {
+    my (%o) = @_;
+    $o{$_} //= '' for qw(http server location);
+    my $echo = $o{no_echo} ? '' : 'websocket_echo; ';
+    return <<"EOF";
+%%TEST_GLOBALS%%
+events { worker_connections 64; }
+http {
+    %%TEST_GLOBALS_HTTP%%
+    $o{http}
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $o{server}
+        location /ws { $echo$o{location} }
+    }
+}
+EOF
+}
+
 # Same, from a file relative to the repository root (nginx-conf/*.conf).
 sub config_from_file {
     my ($self, $rel) = @_;
@@ -271,6 +294,31 @@ sub _nginx_cmd {
 sub nginx_t {
     my ($self) = @_;
     return $self->run_cmd($self->_nginx_cmd('-t'));
+}
+
+# Test assertions: `nginx -t` passes on $conf and says so (two assertions).
+sub nginx_t_ok {
+    my ($self, $name, $conf) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    $self->write_config($conf);
+    my ($rc, $out) = $self->nginx_t;
+    Test::More::is($rc, 0, "nginx -t passes: $name") or Test::More::diag($out);
+    Test::More::like($out, qr/test is successful/, "nginx -t reports success: $name");
+}
+
+# Test assertions: `nginx -t` fails on $conf with an [emerg] naming
+# $directive, and not as an unknown directive (four assertions).
+sub nginx_t_refuses {
+    my ($self, $name, $directive, $conf) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    $self->write_config($conf);
+    my ($rc, $out) = $self->nginx_t;
+    Test::More::isnt($rc, 0, "nginx -t fails: $name");
+    Test::More::like($out, qr/\[emerg\]/, "$name: [emerg] in the output");
+    Test::More::like($out, qr/\b\Q$directive\E\b/, "$name: the output names $directive")
+        or Test::More::diag($out);
+    Test::More::unlike($out, qr/unknown directive/, "$name: the directive is known (module loaded)")
+        or Test::More::diag($out);
 }
 
 # Starts nginx; dies (after a failed assertion showing the error log) if it
@@ -893,22 +941,33 @@ sub echo_ok {
     return message_is($m, $opcode, $payload, $name);
 }
 
+# Whether $m (from read_message, or from a test's own reader: undef or
+# { timeout => 1 } on timeout) is a data message at all, and what is wrong
+# with it as an echo of opcode $opcode so far: (1, problems) for a message
+# (the opcode, a masked server frame), (0, why) for a timeout, EOF or a
+# close frame instead.
+sub message_check {
+    my ($m, $opcode) = @_;
+    return (0, 'no message (timeout)') if !$m || $m->{timeout};
+    return (0, 'EOF instead of a message') if $m->{eof};
+    return (0, 'close frame instead of a message'
+        . (length $m->{payload} >= 2 ? ' (code ' . unpack('n', $m->{payload}) . ')' : ''))
+        if $m->{opcode} == 8;
+    my @why;
+    push @why, "opcode $m->{opcode}, want $opcode" if $m->{opcode} != $opcode;
+    push @why, 'server frame masked' if $m->{masked};
+    return (1, @why);
+}
+
 sub message_is {
     my ($m, $opcode, $payload, $name) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    my @why;
-    if (!$m) { push @why, 'no message (timeout)' }
-    elsif ($m->{eof}) { push @why, 'EOF instead of a message' }
-    elsif ($m->{opcode} == 8) {
-        push @why, 'close frame instead of a message'
-            . (length $m->{payload} >= 2 ? ' (code ' . unpack('n', $m->{payload}) . ')' : '');
-    } else {
-        push @why, "opcode $m->{opcode}, want $opcode" if $m->{opcode} != $opcode;
+    my ($message, @why) = message_check($m, $opcode);
+    if ($message) {
         if ($m->{payload} ne $payload) {
             push @why, sprintf 'payload differs: got %d bytes, want %d%s', length $m->{payload},
                 length $payload, length $payload < 64 ? " ('" . _esc($m->{payload}) . "' vs '" . _esc($payload) . "')" : '';
         }
-        push @why, 'server frame masked' if $m->{masked};
         push @why, "server frame has rsv bits $m->{rsv}" if $m->{rsv};
         push @why, @{ $m->{bad} || [] };
     }
@@ -1088,6 +1147,156 @@ sub run_browser {
     Test::More::ok(!grep({ $_->{fatal} } @results), "no fatal error in $script")
         or Test::More::diag(join "\n", map { $_->{fatal} // () } @results);
     return ($outdir, @results);
+}
+
+# A WsTest started on $config (new, write_config, run).
+sub start {
+    my ($class, $config) = @_;
+    my $self = $class->new;
+    $self->write_config($config);
+    $self->run;
+    return $self;
+}
+
+# The locations a browser test's server needs for the probe page:
+# /probe.html (t/browser/probe.html), and 404 for everything else.
+sub probe_page_locations {
+    return qq{        location = /probe.html { alias "$ROOT/t/browser/probe.html"; }\n}
+        . qq{        location / { return 404; }\n};
+}
+
+# Runs a probe script of t/browser (deflate.js, policy.js) on @$cases (one
+# { name, page, ws, ... } each, passed as JSON) with run_browser's
+# assertions; notes how long each case took. Returns { name => report }.
+sub run_probes {
+    my ($self, $script, $cases) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my (undef, @results) = $self->run_browser($script, JSON::PP->new->utf8->encode($cases));
+    Test::More::note(sprintf '%s: %d ms', $_->{name}, $_->{ms} // -1) for grep { $_->{name} } @results;
+    return { map { ($_->{name} // '') => $_ } @results };
+}
+
+# Test assertions on the report of case $name in $reports (from
+# run_probes): the page ran the probe without an error and finished, then
+# $checks->($report, its #result text, its console lines joined); shows the
+# report when any of them failed.
+sub probe_ok {
+    my ($reports, $name, $checks) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $r = $reports->{$name} // { errors => ['no result'] };
+    my $failed = grep { !$_ } Test::More->builder->summary;
+    Test::More::is_deeply($r->{errors}, [], "$name: the page ran the probe");
+    Test::More::is($r->{status}, 'done', "$name: the probe finished (saw the close event)");
+    $checks->($r, $r->{result} // '', join("\n", @{ $r->{console} // [] }));
+    Test::More::diag("$name: what the page reported:\n", Test::More::explain($r))
+        if grep({ !$_ } Test::More->builder->summary) > $failed;
+}
+
+# Runs t/python/$script @args with the Python `websockets` library
+# ($ENV{TEST_NGINX_PYTHON}, default python3). Three assertions: websockets
+# is importable (not a skip: without it the test cannot vouch for
+# anything), the script exits 0, and it printed "DONE $cases cases".
+# Returns its output (also noted).
+sub run_python {
+    my ($self, $script, $cases, @args) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $python = $ENV{TEST_NGINX_PYTHON} // 'python3';
+    my ($rc, $out) = $self->run_cmd($python, '-c', 'import websockets; print(websockets.__version__)');
+    Test::More::is($rc, 0, 'Python websockets library is importable') or Test::More::diag($out);
+    chomp(my $version = $out);
+    Test::More::note("websockets $version");
+    ($rc, $out) = $self->run_cmd($python, "$ROOT/t/python/$script", @args);
+    Test::More::is($rc, 0, "$script exits 0") or Test::More::diag($out);
+    Test::More::note($out);
+    Test::More::like($out, qr/^DONE \Q$cases\E cases$/m, "$script ran all its cases")
+        or Test::More::diag($out);
+    return $out;
+}
+
+# A config for a test that reads its access log with access_log_cases:
+# `log_format $name` of 'case=$arg_case status=$status ' and $fields, and
+# a server block for each of @servers (the directives and locations inside
+# it), logging in that format, listening on %%PORT%%, then %%PORT2%%.
+sub cases_config {
+    my ($name, $fields, @servers) = @_;
+    my @ports = ('%%PORT%%', '%%PORT2%%');
+    croak "cases_config: at most two servers" if @servers > @ports;
+    my $config = "%%TEST_GLOBALS%%\nevents { worker_connections 1024; }\nhttp {\n"
+        . "    %%TEST_GLOBALS_HTTP%%\n    log_format $name 'case=\$arg_case status=\$status $fields';\n";
+    for my $i (0 .. $#servers) {
+        $config .= "\n    server {\n        listen 127.0.0.1:$ports[$i];\n"
+            . "        access_log %%PREFIX%%/logs/access.log $name;\n\n$servers[$i]    }\n";
+    }
+    return "$config}\n";
+}
+
+# The permessage-deflate config of deflate_python.t and deflate_browser.t:
+# one server with these websocket_echo locations,
+#   /d15        websocket_deflate on, every other setting at its default
+#   /d9         websocket_deflate_server/client_max_window_bits 9
+#   /takeover   websocket_deflate_server/client_context_takeover on
+#   /takeover9  both takeovers on and both window bits 9
+#   /plain      no websocket_deflate
+# and its access log in `log_format deflate` (cases_config: case, status,
+# extensions=$websocket_extensions, closed_by). server => '...' adds
+# directives and locations (a `location /` too) to the server.
+sub deflate_config {
+    my (%o) = @_;
+    return cases_config(deflate => 'extensions="$websocket_extensions" closed_by=$websocket_closed_by',
+        <<'EOF' . ($o{server} // ''));
+        location = /d15 {
+            websocket_echo;
+            websocket_deflate on;
+        }
+        location = /d9 {
+            websocket_echo;
+            websocket_deflate on;
+            websocket_deflate_server_max_window_bits 9;
+            websocket_deflate_client_max_window_bits 9;
+        }
+        location = /takeover {
+            websocket_echo;
+            websocket_deflate on;
+            websocket_deflate_server_context_takeover on;
+            websocket_deflate_client_context_takeover on;
+        }
+        location = /takeover9 {
+            websocket_echo;
+            websocket_deflate on;
+            websocket_deflate_server_context_takeover on;
+            websocket_deflate_client_context_takeover on;
+            websocket_deflate_server_max_window_bits 9;
+            websocket_deflate_client_max_window_bits 9;
+        }
+        location = /plain {
+            websocket_echo;
+        }
+EOF
+}
+
+# The Sec-WebSocket-Extensions strings of the deflate tests: D
+# (permessage-deflate), NCT (both no_context_takeover parameters), W9 (both
+# window bits 9), offer (what Chromium and Python websockets offer by
+# default: permessage-deflate; client_max_window_bits) and answer, the
+# exact answer of each location of deflate_config to that offer ('' for
+# none: /plain).
+sub deflate_strings {
+    my $D   = 'permessage-deflate';
+    my $NCT = 'server_no_context_takeover; client_no_context_takeover';
+    my $W9  = 'server_max_window_bits=9; client_max_window_bits=9';
+    return {
+        D      => $D,
+        NCT    => $NCT,
+        W9     => $W9,
+        offer  => "$D; client_max_window_bits",
+        answer => {
+            d15       => "$D; $NCT",
+            d9        => "$D; $NCT; $W9",
+            takeover  => $D,
+            takeover9 => "$D; $W9",
+            plain     => '',
+        },
+    };
 }
 
 # Asserts that the access log line of each case (a line starting

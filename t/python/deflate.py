@@ -2,7 +2,12 @@
 """permessage-deflate (RFC 7692) of ngx-websocket as the Python `websockets`
 library meets it (t/deflate_python.t).
 
-Usage: deflate.py PORT
+Usage: deflate.py PORT CASES
+
+CASES (from t/deflate_python.t) is a JSON array of { name, path, offer
+(a key of OFFERS), sent (the Sec-WebSocket-Extensions that offer makes, or
+null), want (the exact Sec-WebSocket-Extensions of the 101, or null for no
+header) }.
 
 The server (t/deflate_python.t) has, on 127.0.0.1:PORT, websocket_echo
 locations with `websocket_max_payload_len 2m` and:
@@ -41,110 +46,41 @@ Prints "DONE n cases" at the end; exits 1 if a line is FAIL.
 """
 
 import asyncio
-import inspect
 import json
 import os
 import sys
 import zlib
 
-try:  # websockets >= 13: the new asyncio implementation
-    from websockets.asyncio.client import connect
-except ImportError:  # websockets 12: the legacy implementation
-    from websockets import connect
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Opcode
+
+from wsclient import EXTRA, connect, extensions_of, report, request_headers, response_headers, run
 
 MIN_LENGTH = 64  # websocket_deflate_min_length (default)
 EMPTY_BLOCK = b"\x00\x00\xff\xff"
 
-failed = 0
-
-
-def report(ok, name, what):
-    global failed
-    if not ok:
-        failed += 1
-    print(("OK " if ok else "FAIL ") + f"{name}: {what}", flush=True)
-
-
-def response_headers(ws):
-    if hasattr(ws, "response"):  # new implementation
-        return ws.response.headers
-    return ws.response_headers  # legacy
-
-
-def request_headers(ws):
-    if hasattr(ws, "request"):  # new implementation
-        return ws.request.headers
-    return ws.request_headers  # legacy
-
-
-def extensions_of(ws):
-    if hasattr(ws, "protocol") and hasattr(ws.protocol, "extensions"):  # new
-        return ws.protocol.extensions
-    return ws.extensions  # legacy
-
-
-# No proxy from the environment between the client and 127.0.0.1.
-PARAMETERS = inspect.signature(connect).parameters
-EXTRA = {"proxy": None} if "proxy" in PARAMETERS else {}
-
-# Offers: keyword arguments of connect(), and the request header they make.
-D = "permessage-deflate"
+# Offers: keyword arguments of connect() (the case names one; the .t file
+# knows the request header each makes).
 OFFERS = {
     # websockets' default: compression="deflate".
-    "default": ({}, f"{D}; client_max_window_bits"),
-    "none": ({"compression": None}, None),
-    "bits9": ({"extensions": [ClientPerMessageDeflateFactory(
+    "default": {},
+    "none": {"compression": None},
+    "bits9": {"extensions": [ClientPerMessageDeflateFactory(
         server_max_window_bits=9, client_max_window_bits=9)]},
-        f"{D}; server_max_window_bits=9; client_max_window_bits=9"),
-    "bits12": ({"extensions": [ClientPerMessageDeflateFactory(
+    "bits12": {"extensions": [ClientPerMessageDeflateFactory(
         server_max_window_bits=12, client_max_window_bits=11)]},
-        f"{D}; server_max_window_bits=12; client_max_window_bits=11"),
-    "nct": ({"extensions": [ClientPerMessageDeflateFactory(
+    "nct": {"extensions": [ClientPerMessageDeflateFactory(
         server_no_context_takeover=True, client_no_context_takeover=True)]},
-        f"{D}; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"),
-    "snct": ({"extensions": [ClientPerMessageDeflateFactory(server_no_context_takeover=True)]},
-             f"{D}; server_no_context_takeover; client_max_window_bits"),
-    "cnct": ({"extensions": [ClientPerMessageDeflateFactory(client_no_context_takeover=True)]},
-             f"{D}; client_no_context_takeover; client_max_window_bits"),
+    "snct": {"extensions": [ClientPerMessageDeflateFactory(server_no_context_takeover=True)]},
+    "cnct": {"extensions": [ClientPerMessageDeflateFactory(client_no_context_takeover=True)]},
     # No client_max_window_bits: the client compresses with a 15-bit window.
-    "bare": ({"extensions": [ClientPerMessageDeflateFactory(client_max_window_bits=None)]}, D),
+    "bare": {"extensions": [ClientPerMessageDeflateFactory(client_max_window_bits=None)]},
     # server_max_window_bits=8 must be declined (zlib cannot compress with it).
-    "smwb8": ({"extensions": [ClientPerMessageDeflateFactory(server_max_window_bits=8)]},
-              f"{D}; server_max_window_bits=8; client_max_window_bits"),
+    "smwb8": {"extensions": [ClientPerMessageDeflateFactory(server_max_window_bits=8)]},
     # The same, then websockets' default: the second offer must win.
-    "fallback": ({"extensions": [ClientPerMessageDeflateFactory(server_max_window_bits=8),
-                                 ClientPerMessageDeflateFactory()]},
-                 f"{D}; server_max_window_bits=8; client_max_window_bits, {D}; client_max_window_bits"),
+    "fallback": {"extensions": [ClientPerMessageDeflateFactory(server_max_window_bits=8),
+                                ClientPerMessageDeflateFactory()]},
 }
-
-NCT = "server_no_context_takeover; client_no_context_takeover"
-W9 = "server_max_window_bits=9; client_max_window_bits=9"
-# (case name, path, offer, the exact Sec-WebSocket-Extensions of the 101 or
-# None for no header).
-CASES = [
-    ("d15-default", "/d15", "default", f"{D}; {NCT}"),
-    ("d15-none", "/d15", "none", None),
-    ("d15-bits9", "/d15", "bits9", f"{D}; {NCT}; {W9}"),
-    ("d15-bits12", "/d15", "bits12", f"{D}; {NCT}; server_max_window_bits=12; client_max_window_bits=11"),
-    ("d15-nct", "/d15", "nct", f"{D}; {NCT}"),
-    ("d15-bare", "/d15", "bare", f"{D}; {NCT}"),
-    ("d15-smwb8", "/d15", "smwb8", None),
-    ("d15-fallback", "/d15", "fallback", f"{D}; {NCT}"),
-    ("d9-default", "/d9", "default", f"{D}; {NCT}; {W9}"),
-    ("d9-bits12", "/d9", "bits12", f"{D}; {NCT}; {W9}"),
-    ("d9-bare", "/d9", "bare", f"{D}; {NCT}; server_max_window_bits=9"),
-    ("takeover-default", "/takeover", "default", D),
-    ("takeover-bits9", "/takeover", "bits9", f"{D}; {W9}"),
-    ("takeover-nct", "/takeover", "nct", f"{D}; {NCT}"),
-    ("takeover-snct", "/takeover", "snct", f"{D}; server_no_context_takeover"),
-    ("takeover-cnct", "/takeover", "cnct", f"{D}; client_no_context_takeover"),
-    ("takeover9-default", "/takeover9", "default", f"{D}; {W9}"),
-    ("takeover9-nct", "/takeover9", "nct", f"{D}; {NCT}; {W9}"),
-    ("takeover9-bare", "/takeover9", "bare", f"{D}; server_max_window_bits=9"),
-    ("plain-default", "/plain", "default", None),
-]
 
 
 def words(size, seed=0):
@@ -336,8 +272,8 @@ async def round_trip(ws, rec, takeover):
     return problems, f"{count} messages echoed ({compressed} compressed by the server){context}"
 
 
-async def case(port, name, path, offer, want):
-    kwargs, offered = OFFERS[offer]
+async def case(port, name, path, offer, offered, want):
+    kwargs = OFFERS[offer]
     uri = f"ws://127.0.0.1:{port}{path}?case={name}"
     reported = False
     try:
@@ -376,16 +312,11 @@ async def case(port, name, path, offer, want):
         report(False, f"{name} echo", f"{type(e).__name__}: {e}")
 
 
-async def main(port):
-    for name, path, offer, want in CASES:  # one at a time, in this order
-        await case(port, name, path, offer, want)
-    print(f"DONE {len(CASES)} cases", flush=True)
+async def main(port, cases):
+    for c in cases:  # one at a time, in this order
+        await case(port, c["name"], c["path"], c["offer"], c["sent"], c["want"])
+    print(f"DONE {len(cases)} cases", flush=True)
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(asyncio.wait_for(main(int(sys.argv[1])), 80))
-    except Exception as e:  # any exception is a failure, reported in one line
-        print(f"FAIL {type(e).__name__}: {e}", flush=True)
-        sys.exit(1)
-    sys.exit(1 if failed else 0)
+    run(lambda: main(int(sys.argv[1]), json.loads(sys.argv[2])), 80)

@@ -20,29 +20,11 @@ want ...", then "DONE n cases"; exits 1 if a case failed.
 """
 
 import asyncio
-import inspect
 import sys
 
-try:  # websockets >= 13: the new asyncio implementation
-    from websockets.asyncio.client import connect
-except ImportError:  # websockets 12: the legacy implementation
-    from websockets import connect
 from websockets.exceptions import InvalidHandshake
 
-failed = 0
-
-
-def report(ok, name, what):
-    global failed
-    if not ok:
-        failed += 1
-    print(("OK " if ok else "FAIL ") + f"{name}: {what}", flush=True)
-
-
-def response_headers(ws):
-    if hasattr(ws, "response"):  # new implementation
-        return ws.response.headers
-    return ws.response_headers  # legacy
+from wsclient import EXTRA, HEADERS_ARG, connect, report, response_headers, run
 
 
 def refusal_status(e):
@@ -52,13 +34,6 @@ def refusal_status(e):
     if response is not None and hasattr(response, "status_code"):
         return response.status_code
     return getattr(e, "status_code", None)
-
-
-# No proxy from the environment between the client and 127.0.0.1.
-PARAMETERS = inspect.signature(connect).parameters
-EXTRA = {"proxy": None} if "proxy" in PARAMETERS else {}
-# Headers of our own: additional_headers (new), extra_headers (legacy).
-HEADERS_ARG = "additional_headers" if "additional_headers" in PARAMETERS else "extra_headers"
 
 
 async def attempt(port, name, path, *, host=None, subprotocols=None, origin=None, headers=None):
@@ -158,9 +133,4 @@ async def main(port):
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(asyncio.wait_for(main(int(sys.argv[1])), 60))
-    except Exception as e:  # any exception is a failure, reported in one line
-        print(f"FAIL {type(e).__name__}: {e}", flush=True)
-        sys.exit(1)
-    sys.exit(1 if failed else 0)
+    run(lambda: main(int(sys.argv[1])), 60)
