@@ -50,8 +50,11 @@ sub dconn {
     return $c;
 }
 
+# WsTest's run() returns once the worker exists: without its pid every RSS
+# figure below would be undef, so stop rather than compare 0 with 0.
 my ($worker) = $t->worker_pids;
-ok $worker, "found the worker process ($worker)";
+ok $worker, 'found the worker process (' . ($worker // 'none') . ')'
+    or die "no worker process to measure\n";
 
 # Warm up: a few compressed echoes on both locations, so that what one
 # connection costs (buffers, zlib state) is paged in before measuring.

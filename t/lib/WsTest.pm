@@ -358,6 +358,17 @@ sub run {
         Test::More::diag("--- error.log:\n" . $self->error_log);
         die "nginx is not accepting connections\n";
     }
+    # The listening socket is the master's: the kernel completes a handshake
+    # before the master has forked its worker, and on a loaded machine the
+    # worker may not exist yet. Tests that measure the worker need its pid.
+    while (!$self->worker_pids) {
+        if (time > $deadline) {
+            Test::More::fail("nginx ($self->{target}) started a worker process");
+            Test::More::diag("--- error.log:\n" . $self->error_log);
+            die "nginx has no worker process\n";
+        }
+        sleep 0.01;
+    }
     return $self;
 }
 
