@@ -361,7 +361,9 @@ sub run {
     # The listening socket is the master's: the kernel completes a handshake
     # before the master has forked its worker, and on a loaded machine the
     # worker may not exist yet. Tests that measure the worker need its pid.
-    while (!$self->worker_pids) {
+    # (A list assignment: worker_pids returns a sorted list, and sort has
+    # no defined result in scalar context.)
+    while (!(() = $self->worker_pids)) {
         if (time > $deadline) {
             Test::More::fail("nginx ($self->{target}) started a worker process");
             Test::More::diag("--- error.log:\n" . $self->error_log);
