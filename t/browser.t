@@ -37,12 +37,14 @@ is $rc, 0, 'nginx-conf/tls.conf passes nginx -t' or diag $out;
 $https->run;
 
 my @pages = (
-    # echo.conf has `websocket_deflate on`, tls.conf not.
+    # Both configurations have `websocket_deflate on` (t/deflate_browser.t
+    # covers a location without it).
     { t => $http,  url => 'http://127.0.0.1:' . $http->port . '/',
       ws => 'ws://127.0.0.1:' . $http->port . '/echo',
       ext => 'permessage-deflate; server_no_context_takeover; client_no_context_takeover' },
     { t => $https, url => 'https://127.0.0.1:' . $https->port . '/',
-      ws => 'wss://127.0.0.1:' . $https->port . '/echo', ext => 'none' },
+      ws => 'wss://127.0.0.1:' . $https->port . '/echo',
+      ext => 'permessage-deflate; server_no_context_takeover; client_no_context_takeover' },
 );
 
 my ($outdir, @results) = $http->run_browser('demo.js',

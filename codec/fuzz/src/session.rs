@@ -513,12 +513,26 @@ pub fn reference(config: &Config, server: bool, stream: &[u8]) -> Reference {
             pos = end;
             continue;
         }
-        if len > config.max_frame_len {
+        // Frames of an RSV-marked (extension-transformed) message may exceed
+        // the limits by the documented slack.
+        let transformed = if opcode == OP_CONT {
+            msg.as_ref().is_some_and(|m| m.rsv != 0)
+        } else {
+            rsv != 0
+        };
+        let slack = |limit: u64| {
+            if transformed {
+                limit.saturating_add(limit / 24).saturating_add(64)
+            } else {
+                limit
+            }
+        };
+        if len > slack(config.max_frame_len) {
             r.fail_with(pos + hl, 1009, "frame too big", len, None);
             return r;
         }
         let before = msg.as_ref().map_or(0, |m| m.announced);
-        if before.saturating_add(len) > config.max_message_len {
+        if before.saturating_add(len) > slack(config.max_message_len) {
             r.fail_with(pos + hl, 1009, "message too big", len, None);
             return r;
         }

@@ -277,6 +277,57 @@ fn round_trips_of_every_size_and_split() {
 }
 
 #[test]
+fn incompressible_message_at_the_limit_is_echoed() {
+    // Random bytes grow under DEFLATE: the frame is longer on the wire than
+    // the 1 MiB limit, and what it carries is exactly the limit.
+    let mut x = 0x2545_f491_u32;
+    let data: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let mut client = Client::new(false);
+    let msg = client.message(Outgoing::Binary, &data, true, usize::MAX);
+    assert!(
+        msg.len() > (1 << 20) + 14,
+        "grew on the wire: {}",
+        msg.len()
+    );
+    let mut server = Server::new(params(false), config());
+    let out = server.run(&msg, 1 << 20, 1 << 20);
+    let (msgs, close) = client.read(out);
+    assert_eq!(close, None, "{:?}", server.session.failure());
+    assert_eq!(msgs.len(), 1);
+    assert!(msgs[0].2 == data);
+}
+
+#[test]
+fn compressed_frames_get_the_wire_slack_and_no_more() {
+    use crate::session::transformed_bound;
+    // Headers alone (masked, 64-bit length): the limit is checked from them.
+    let header = |b0: u8, len: u64| {
+        let mut h = vec![b0, 0x80 | 127];
+        h.extend_from_slice(&len.to_be_bytes());
+        h.extend_from_slice(&[1, 2, 3, 4]);
+        h
+    };
+    let limit = 1u64 << 20;
+    let over = transformed_bound(limit) + 1;
+    let (close, reason) = failure(&header(0xc2, over), params(false), config());
+    assert_eq!((close, reason), (Some(1009), Some("frame too big")));
+    // At the bound the frame is taken (and waits for its payload).
+    let mut server = Server::new(params(false), config());
+    server.run(&header(0xc2, transformed_bound(limit)), 1 << 20, 1 << 20);
+    assert!(server.session.is_receiving());
+    // An uncompressed frame gets the exact limit.
+    let (close, _) = failure(&header(0x82, limit + 1), params(false), config());
+    assert_eq!(close, Some(1009));
+}
+
+#[test]
 fn fragmented_compressed_message_with_a_ping_inside() {
     let mut client = Client::new(false);
     let data = json(5000, 3);
