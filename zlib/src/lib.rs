@@ -16,6 +16,15 @@ use core::ptr;
 
 use libz_sys as z;
 
+extern "C" {
+    // In zlib since 1.2.8 (Debian 12 has 1.2.13); not bound by libz-sys.
+    fn inflateGetDictionary(
+        strm: *mut z::z_stream,
+        dictionary: *mut u8,
+        dict_length: *mut z::uInt,
+    ) -> c_int;
+}
+
 /// Why a stream could not be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InitError {
@@ -299,6 +308,36 @@ impl Inflater {
         }
     }
 
+    /// Start a new stream after the peer's final block, keeping the
+    /// history: RFC 7692 section 7.2.1 lets more blocks follow a final one
+    /// (an endpoint that flushes with `Z_FINISH` appends an empty stored
+    /// block), and they may refer back as before. Allocates a copy of the
+    /// window for the moment (a rare event: zlib senders do not do this).
+    pub fn restart_keeping_window(&mut self) -> Result<(), InflateError> {
+        let mut window = vec![0u8; 1usize << self.window_bits];
+        let mut len: z::uInt = 0;
+        // SAFETY: an initialised stream; `window` has room for the largest
+        // dictionary zlib returns (its window, 2^window_bits bytes).
+        let rc = unsafe { inflateGetDictionary(&mut *self.stream, window.as_mut_ptr(), &mut len) };
+        if rc != z::Z_OK {
+            return Err(InflateError::Corrupt);
+        }
+        // SAFETY: as above; the dictionary is `len` initialised bytes of
+        // `window` (raw inflate takes a dictionary at any time).
+        let rc = unsafe {
+            z::inflateReset(&mut *self.stream);
+            if len == 0 {
+                z::Z_OK
+            } else {
+                z::inflateSetDictionary(&mut *self.stream, window.as_ptr(), len)
+            }
+        };
+        if rc != z::Z_OK {
+            return Err(InflateError::Corrupt);
+        }
+        Ok(())
+    }
+
     /// True if the last call stopped between blocks, waiting for the next
     /// block's header: where a complete permessage-deflate message (its
     /// `00 00 ff ff` tail included) leaves the stream. False inside a block.
@@ -394,6 +433,31 @@ mod tests {
         let mut out = vec![0u8; 4000];
         i.decompress(&packed[..packed.len() / 2], &mut out).unwrap();
         assert!(!i.at_block_boundary());
+    }
+
+    #[test]
+    fn blocks_after_a_final_block_keep_the_history() {
+        // "Hello" in a final fixed-Huffman block, then an empty stored block
+        // whose 00 00 ff ff was removed: RFC 7692 section 7.2.3.3.
+        let mut i = Inflater::new(15).unwrap();
+        let mut out = [0u8; 64];
+        let input = [
+            0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+        ];
+        let p = i.decompress(&input, &mut out).unwrap();
+        assert!(p.stream_end);
+        assert_eq!(&out[..p.produced], b"Hello");
+        i.restart_keeping_window().unwrap();
+        let q = i.decompress(&input[p.consumed..], &mut out).unwrap();
+        assert_eq!((q.consumed, q.produced), (input.len() - p.consumed, 0));
+        assert!(i.at_block_boundary());
+        // The history survives: a message that refers back to "Hello".
+        let mut d = Deflater::new(params(15)).unwrap();
+        let mut packed = vec![0u8; 64];
+        let _ = d.compress(b"Hello", &mut packed, Flush::Sync);
+        let again = d.compress(b"Hello", &mut packed, Flush::Sync);
+        let p2 = i.decompress(&packed[..again.produced], &mut out).unwrap();
+        assert_eq!(&out[..p2.produced], b"Hello");
     }
 
     #[test]

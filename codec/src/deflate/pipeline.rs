@@ -18,7 +18,7 @@
 //! follows or the message ends, so the block is never sent even when it is
 //! split between pieces.
 
-use ngx_websocket_zlib::{Deflater, Flush, InflateError, Inflater, InitError};
+use ngx_websocket_zlib::{Deflater, Flush, InflateError, Inflater, InitError, Progress};
 
 use super::{Params, Pool, RSV1};
 use crate::buffer::FrameBuffer;
@@ -83,8 +83,9 @@ struct Rx {
     /// The last call filled the scratch room: the decompressor may hold
     /// more output.
     pending: bool,
-    /// The peer ended its stream with a final block.
-    stream_ended: bool,
+    /// The decompressor was restarted after a final block and has taken
+    /// nothing since (a clean point to end a message at).
+    fresh_stream: bool,
     /// Every byte of the message is in the scratch buffer (or beyond).
     done: bool,
 }
@@ -108,6 +109,9 @@ struct Tx {
     /// Compressed bytes held back (see the module documentation).
     tail: [u8; 4],
     tail_len: usize,
+    /// [`Pipeline::park`] asked for a sync flush mid-message, after which
+    /// the compressor goes back to the pool.
+    flush_now: bool,
 }
 
 /// A connection's permessage-deflate state: see the module documentation.
@@ -193,7 +197,7 @@ impl Pipeline {
             last_piece: false,
             trailer: 0,
             pending: false,
-            stream_ended: false,
+            fresh_stream: false,
             done: false,
         });
         self.tx = Some(Tx {
@@ -201,6 +205,7 @@ impl Pipeline {
             started: false,
             tail: [0; 4],
             tail_len: 0,
+            flush_now: false,
         });
         Ok(())
     }
@@ -230,7 +235,12 @@ impl Pipeline {
         let mut moved = false;
         loop {
             let took = self.fill(buf, pool)?;
+            let flushing = self.tx.as_ref().is_some_and(|tx| tx.flush_now);
             let sent = self.drain(session, buf, pool)?;
+            if flushing && self.tx.as_ref().is_some_and(|tx| !tx.flush_now) {
+                // A parked message's flush is out.
+                self.release_parked_scratch(pool);
+            }
             let rx_done = self.rx.as_ref().is_some_and(|rx| rx.done);
             if rx_done && self.tx.as_ref().is_some_and(|tx| tx.mode == Mode::Done) {
                 self.end_message(pool);
@@ -240,6 +250,59 @@ impl Pipeline {
                 return Ok(moved);
             }
             moved = true;
+        }
+    }
+
+    /// For a message the peer leaves unfinished (it waits for its next
+    /// piece): send what was compressed so far with a sync flush, and give
+    /// the compressor and the (empty) scratch buffer back to the pool, so
+    /// that the connection keeps only its decompressor until more comes.
+    /// For the engine to call when the peer has been silent for a while.
+    /// Without room to send the flush, nothing changes (call again later).
+    /// With context takeover the compressor stays.
+    pub fn park(
+        &mut self,
+        session: &mut Session,
+        buf: &mut FrameBuffer,
+        pool: &mut Pool,
+    ) -> Result<bool, StepError> {
+        let waiting = self
+            .rx
+            .as_ref()
+            .is_some_and(|rx| rx.held == 0 && !rx.done && !rx.last_piece);
+        if !waiting {
+            return Ok(false);
+        }
+        let mut moved = false;
+        if let Some(tx) = self.tx.as_mut() {
+            if tx.mode == Mode::Compress && self.deflater.is_some() && !self.params.send.takeover {
+                tx.flush_now = true;
+                moved = self.drain(session, buf, pool)?;
+            }
+        }
+        Ok(self.release_parked_scratch(pool) || moved)
+    }
+
+    /// Gives the scratch buffer back once a parked message's flush is out
+    /// and nothing waits in it (an undecided message keeps its bytes).
+    fn release_parked_scratch(&mut self, pool: &mut Pool) -> bool {
+        let flushed = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.mode != Mode::Undecided && !tx.flush_now);
+        let waiting = self
+            .rx
+            .as_ref()
+            .is_some_and(|rx| rx.held == 0 && !rx.done && !rx.last_piece);
+        if !flushed || !waiting || self.from != self.to {
+            return false;
+        }
+        match self.scratch.take() {
+            Some(s) => {
+                pool.give_scratch(s);
+                true
+            }
+            None => false,
         }
     }
 
@@ -277,7 +340,15 @@ impl Pipeline {
             rx,
             ..
         } = self;
-        let (Some(rx), Some(scratch)) = (rx.as_mut(), scratch.as_deref_mut()) else {
+        let Some(rx) = rx.as_mut() else {
+            return Ok(false);
+        };
+        // Given back while the message waited (see `park`): lent again
+        // once there is input for it.
+        if scratch.is_none() && !rx.done && (rx.held > 0 || rx.last_piece) {
+            *scratch = Some(pool.scratch());
+        }
+        let Some(scratch) = scratch.as_deref_mut() else {
             return Ok(false);
         };
         let mut moved = false;
@@ -299,29 +370,24 @@ impl Pipeline {
                     let n = input.len().min(free.len());
                     free[..n].copy_from_slice(&input[..n]);
                     (n, n)
-                } else if rx.stream_ended {
-                    return Err(CORRUPT);
                 } else {
                     let Some(inflater) = inflater.as_mut() else {
                         return Err(CORRUPT);
                     };
                     let p = inflater.decompress(input, free)?;
-                    rx.stream_ended = p.stream_end;
+                    after_call(rx, inflater, &p)?;
                     (p.consumed, p.produced)
                 }
             } else if !rx.last_piece {
                 break;
-            } else if rx.compressed
-                && !rx.stream_ended
-                && (rx.trailer < TRAILER.len() || rx.pending)
-            {
+            } else if rx.compressed && (rx.trailer < TRAILER.len() || rx.pending) {
                 // The trailer, then what the decompressor still holds (the
                 // rest of a match that did not fit the scratch room).
                 let Some(inflater) = inflater.as_mut() else {
                     return Err(CORRUPT);
                 };
                 let p = inflater.decompress(&TRAILER[rx.trailer..], free)?;
-                rx.stream_ended = p.stream_end;
+                after_call(rx, inflater, &p)?;
                 rx.trailer += p.consumed;
                 rx.pending = p.output_full;
                 if p.consumed == 0 && p.produced == 0 {
@@ -335,7 +401,7 @@ impl Pipeline {
                 // A message is whole blocks: one that ends inside a block
                 // (the appended tail then read as its data) is corrupt.
                 let inside_block = rx.compressed
-                    && !rx.stream_ended
+                    && !rx.fresh_stream
                     && inflater.as_ref().is_some_and(|i| !i.at_block_boundary());
                 if inside_block {
                     return Err(CORRUPT);
@@ -348,12 +414,6 @@ impl Pipeline {
                 if !params.receive.takeover {
                     if let Some(i) = inflater.take() {
                         pool.give_inflater(i);
-                    }
-                } else if rx.stream_ended {
-                    // A final block ended the peer's stream: the next
-                    // message starts a new one.
-                    if let Some(i) = inflater.as_mut() {
-                        i.reset();
                     }
                 }
                 moved = true;
@@ -421,7 +481,7 @@ impl Pipeline {
                 }
                 moved = true;
             }
-            if tx.mode == Mode::Done || (have == 0 && !rx.done) {
+            if tx.mode == Mode::Done || (have == 0 && !rx.done && !tx.flush_now) {
                 break;
             }
             let Some(room) = buf.frame_room(masked) else {
@@ -437,16 +497,35 @@ impl Pipeline {
                 buf.room_mut(&room)[..n].copy_from_slice(&scratch[*from..*from + n]);
                 (n, rx.done && n == have, 0, n, n)
             } else {
+                if deflater.is_none() {
+                    // Given back mid-message by `park`: a fresh compressor
+                    // continues the message (it never refers back past the
+                    // sync flush that ended the old one's part).
+                    *deflater = Some(pool.deflater(params.deflate_params())?);
+                }
                 let Some(d) = deflater.as_mut() else {
                     return Err(NO_MEMORY);
                 };
                 let out = buf.room_mut(&room);
                 let kept = tx.tail_len;
                 out[..kept].copy_from_slice(&tx.tail[..kept]);
-                let flush = if rx.done { Flush::Sync } else { Flush::None };
+                let flush = if rx.done || tx.flush_now {
+                    Flush::Sync
+                } else {
+                    Flush::None
+                };
                 let p = d.compress(&scratch[*from..*to], &mut out[kept..], flush);
                 let total = kept + p.produced;
-                let complete = rx.done && p.consumed == have && !p.output_full;
+                let flushed = p.consumed == have && !p.output_full;
+                if tx.flush_now && flushed && !rx.done {
+                    // Parked: everything so far is out (its tail held back
+                    // as usual), and the compressor can go.
+                    tx.flush_now = false;
+                    if let Some(d) = deflater.take() {
+                        pool.give_deflater(d);
+                    }
+                }
+                let complete = rx.done && flushed;
                 if complete && total == 0 {
                     // zlib makes nothing of a flush right after a flush (an
                     // empty message under context takeover): send the
@@ -480,6 +559,11 @@ impl Pipeline {
                     Err(_) => {
                         *from = *to;
                         tx.mode = Mode::Done;
+                        if !params.send.takeover {
+                            if let Some(d) = deflater.take() {
+                                pool.give_deflater(d);
+                            }
+                        }
                         return Ok(true);
                     }
                 }
@@ -501,6 +585,19 @@ impl Pipeline {
         }
         Ok(moved)
     }
+}
+
+/// After a decompressor call: a final block ended the peer's stream, and
+/// more blocks may follow (RFC 7692 section 7.2.1), so start a new stream
+/// with the same history.
+fn after_call(rx: &mut Rx, inflater: &mut Inflater, p: &Progress) -> Result<(), StepError> {
+    if p.stream_end {
+        inflater.restart_keeping_window()?;
+        rx.fresh_stream = true;
+    } else if p.consumed > 0 {
+        rx.fresh_stream = false;
+    }
+    Ok(())
 }
 
 fn invalid_utf8() -> StepError {

@@ -504,3 +504,128 @@ fn memory_is_lent_per_message_and_pooled() {
         assert_eq!(takeover.pool.kept().2, 1, "scratch back in the pool");
     }
 }
+
+/// One masked frame with the given first-frame bits, payload as given.
+fn raw_frame(client: &mut Client, kind: Outgoing, rsv: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; payload.len() + 16];
+    let n = client
+        .session
+        .encode_data(&mut out, kind, true, rsv, payload)
+        .unwrap();
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn blocks_may_follow_a_final_block() {
+    // RFC 7692 section 7.2.3.3: "Hello" in a final block, then the empty
+    // stored block's first byte (its 00 00 ff ff removed).
+    let mut client = Client::new(false);
+    let hello = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
+    let input = raw_frame(&mut client, Outgoing::Text, RSV1, &hello);
+    let mut server = Server::new(
+        Params {
+            min_length: 0,
+            ..params(false)
+        },
+        config(),
+    );
+    let out = server.run(&input, 1 << 20, 1 << 20);
+    let (msgs, close) = client.read(out);
+    assert_eq!(close, None, "{:?}", server.session.failure());
+    assert_eq!(msgs[0].2, b"Hello");
+    // A sender that ends with a final stored block (Z_FINISH) and then
+    // follows RFC 7692 7.2.1: an empty stored block, 4 bytes removed.
+    let data = json(3000, 5);
+    let mut z = vec![0x01];
+    z.extend_from_slice(&(data.len() as u16).to_le_bytes());
+    z.extend_from_slice(&(!(data.len() as u16)).to_le_bytes());
+    z.extend_from_slice(&data);
+    z.push(0x00);
+    let input = raw_frame(&mut client, Outgoing::Text, RSV1, &z);
+    let mut server = Server::new(params(false), config());
+    let (msgs, close) = client.read(server.run(&input, 1 << 20, 1 << 20));
+    assert_eq!(close, None, "{:?}", server.session.failure());
+    assert_eq!(msgs[0].2, data);
+    // A final block with nothing after it leaves the appended tail inside
+    // a new stored block: not whole blocks, 1007.
+    let input = raw_frame(&mut client, Outgoing::Text, RSV1, &z[..z.len() - 1]);
+    let (close, _) = failure(&input, params(false), config());
+    assert_eq!(close, Some(1007));
+}
+
+#[test]
+fn our_close_mid_message_gives_the_compressor_back() {
+    let mut client = Client::new(false);
+    let input = client.message(Outgoing::Text, &json(200_000, 1), true, 50_000);
+    let mut server = Server::new(params(false), config());
+    let space = server.buf.read_space();
+    let n = space.len().min(input.len());
+    space[..n].copy_from_slice(&input[..n]);
+    server.buf.commit_read(n);
+    process_deflate(
+        &mut server.session,
+        &mut server.buf,
+        &mut server.pipe,
+        &mut server.pool,
+    );
+    // Our close goes out while the echo is half sent; then the rest arrives.
+    assert!(server
+        .buf
+        .queue_close(&mut server.session, Some(1001), "bye"));
+    server.run(&input[n..], 1 << 20, 1 << 20);
+    assert!(!server.pipe.is_busy());
+    assert!(!server.pipe.holds_memory(), "streams back in the pool");
+}
+
+#[test]
+fn a_message_left_unfinished_keeps_only_its_decompressor_once_parked() {
+    let mut client = Client::new(false);
+    let data = json(40_000, 8);
+    // The whole message compressed, cut into a first fragment and the rest.
+    if !client.takeover {
+        client.deflater.reset();
+    }
+    let packed = compress(&mut client.deflater, &data);
+    let cut = packed.len() / 2;
+    let mut first = vec![0u8; cut + 16];
+    let n = client
+        .session
+        .encode_data(&mut first, Outgoing::Text, false, RSV1, &packed[..cut])
+        .unwrap();
+    first.truncate(n);
+    let mut server = Server::new(params(false), config());
+    let mut out = server.run(&first, 1 << 20, 1 << 20);
+    assert!(server.pipe.is_busy());
+    assert!(server.pipe.holds_memory());
+    // The peer goes quiet: the engine parks the message.
+    let (session, buf, pipe, pool) = (
+        &mut server.session,
+        &mut server.buf,
+        &mut server.pipe,
+        &mut server.pool,
+    );
+    assert!(pipe.park(session, buf, pool).unwrap());
+    // The flush goes out as room allows (the engine keeps driving a busy
+    // pipeline), then the compressor is back.
+    out.extend(server.run(&[], 1 << 20, 1 << 20));
+    assert_eq!(
+        server.pool.kept(),
+        (1, 0, 1),
+        "compressor and scratch back, decompressor kept"
+    );
+    // The rest arrives: the echo continues with a fresh compressor.
+    let mut rest = vec![0u8; packed.len() - cut + 16];
+    let n = client
+        .session
+        .encode_data(&mut rest, Outgoing::Continuation, true, 0, &packed[cut..])
+        .unwrap();
+    rest.truncate(n);
+    out.extend(server.run(&rest, 1 << 20, 1 << 20));
+    let (msgs, close) = client.read(out);
+    assert_eq!(close, None, "{:?}", server.session.failure());
+    assert_eq!(msgs.len(), 1);
+    assert!(msgs[0].1, "compressed");
+    assert!(msgs[0].2 == data, "the echo inflates to the message");
+    assert!(!server.pipe.holds_memory());
+}
