@@ -49,6 +49,12 @@ $t->write_config(WsTest::echo_config(
             websocket_deflate_level 9;
             websocket_deflate_mem_level 9;
         }
+        location /quiet {
+            websocket_echo;
+            websocket_deflate on;
+            websocket_ping_interval 1s;
+            websocket_timeout 10s;
+        }
         location /level1 {
             websocket_echo;
             websocket_deflate on;
@@ -582,5 +588,44 @@ error_case(dconn('/limits'), 'limits: one frame of zeros inflating to 1 MiB',
     $c->close;
 }
 
+{
+    # A compressed message the client leaves unfinished: at the keepalive
+    # ping the server sends what it compressed so far and gives its
+    # compressor back (the rest comes from a fresh one); the message still
+    # echoes whole and exact once the client finishes it.
+    my $c = dconn('/quiet');
+    my $data = join '', map { qq({"n":$_,"v":"x$_"},) } 1 .. 3000;
+    my $z = compress_msg($data);
+    my $cut = int(length($z) / 2);
+    $c->send_raw(ws_frame(opcode => 1, rsv => 4, fin => 0, payload => substr($z, 0, $cut)));
+    my $deadline = time + 5;
+    my (@frames, $ping, $done);
+    # The echo so far, then the ping.
+    while (!$ping && time < $deadline) {
+        my $f = $c->read_frame(timeout => $deadline - time) or last;
+        if ($f->{opcode} == 9) { $ping = $f } else { push @frames, $f }
+    }
+    ok $ping, 'a ping after 1 s of silence inside the message';
+    $c->send_frame(opcode => 10, payload => $ping ? $ping->{payload} : '');
+    $c->send_raw(ws_frame(opcode => 0, fin => 1, payload => substr($z, $cut)));
+    $deadline = time + 5;
+    while (!$done && time < $deadline) {
+        my $f = $c->read_frame(timeout => $deadline - time) or last;
+        next if $f->{opcode} == 9 || $f->{opcode} == 10;
+        push @frames, $f;
+        $done = $f->{fin};
+    }
+    ok $done, 'the echo ended once the client finished the message';
+    my $m = assemble(@frames);
+    is_deeply $m && $m->{bad}, [], 'one well-formed echoed message';
+    ok $m && ($m->{rsv} & 4) && !$m->{later_rsv}, 'compressed, RSV1 on its first frame only';
+    my $whole = $m ? inflate_msg($m->{payload}) : undef;
+    is length($whole // ''), length $data, 'the echo inflates to the whole message';
+    ok defined $whole && $whole eq $data, 'and is exactly the message';
+    $c->send_frame(opcode => 8, payload => close_payload(1000));
+    $c->close_ok(1000, 'clean close');
+}
+
 $t->stop;
+
 done_testing;

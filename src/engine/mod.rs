@@ -458,6 +458,14 @@ impl WsConn {
             // Waiting on the peer to read, not to write: the write timer decides.
             return;
         }
+        if let Some(pipeline) = self.deflate.as_deref_mut() {
+            // A compressed message the peer left unfinished keeps only its
+            // decompressor while the peer is quiet.
+            let (session, buf) = (&mut self.session, buffers::lend(&mut self.buf));
+            if buffers::with_deflate_pool(|pool| pipeline.park(session, buf, pool)).is_err() {
+                self.server_close(codes::INTERNAL_ERROR, "compression failed");
+            }
+        }
         if !self.ping_sent {
             self.ping_sent = true;
             let (session, buf) = (&mut self.session, buffers::lend(&mut self.buf));
