@@ -177,7 +177,7 @@ impl Pipeline {
     ) -> Result<(), StepError> {
         if compressed && self.inflater.is_none() {
             self.inflater = Some(if self.params.receive.takeover {
-                Inflater::new(self.params.receive.window_bits.max(8))?
+                Inflater::new(self.params.receive.window_bits)?
             } else {
                 pool.inflater()?
             });
